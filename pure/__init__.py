@@ -1,0 +1,32 @@
+"""Chapter 5 — backpropagation and mini-batch SGD — in plain Python lists.
+
+Standard library only. Read it beside the chapter:
+
+* ``pure.linalg``   small list helpers (matmul, transpose, ...), apart from the network
+* ``pure.network``  §5.4–§5.6: init_network, forward, relu, softmax, cross_entropy,
+                    backward, sgd_update
+* ``pure.train``    §5.7: the training loop with shuffling and learning-rate decay
+* ``pure.numerical`` §5.8: numerical_gradient, central differences
+* ``pure.gradcheck`` exercise 3: backprop vs numerical; ``python -m pure.gradcheck``
+* ``pure.examples`` §5.3's single neuron and exercise 1; ``python -m pure.examples``
+* ``pure.checks``   the input checks behind the friendly ValueErrors
+
+A matrix is a list of rows of floats; a bias is a one-row matrix ``[[b0, b1, ...]]``.
+"""
+
+from pure.numerical import numerical_gradient
+from pure.network import (backward, cross_entropy, forward, init_network, relu,
+                          sgd_update, softmax)
+from pure.train import train
+
+__all__ = [
+    "init_network",
+    "forward",
+    "relu",
+    "softmax",
+    "cross_entropy",
+    "backward",
+    "sgd_update",
+    "numerical_gradient",
+    "train",
+]

@@ -1,0 +1,40 @@
+"""§5.8: the numerical gradient — the slope of the loss measured, not derived.
+
+    ∂L/∂θ ≈ (L(θ + ε) − L(θ − ε)) / 2ε          (central difference)
+
+The central difference is accurate to order ε², against order ε for the
+one-sided (L(θ + ε) − L(θ)) / ε of §5.2. ``pure.gradcheck`` uses it to check
+``backward()``; ``pure.examples`` to check the hand-derived gradients.
+"""
+
+from pure import checks
+
+EPS = 1e-5   # the step ε; in float64, 1e-5 balances truncation (ε²) against rounding (1/ε)
+
+
+def numerical_gradient(loss_fn, param, eps=EPS):
+    """The gradient of ``loss_fn()`` with respect to every entry of ``param``, by central differences.
+
+    ``param`` is a matrix (list of rows) that ``loss_fn`` reads when it is called;
+    ``loss_fn`` takes no arguments and returns the loss as a float. For each
+    entry we set it to old + ε, then old − ε, evaluate the loss both times, and
+    put it back exactly as it was: the slope is (L₊ − L₋) / 2ε.   §5.8
+
+    Returns a new matrix of the same shape; ``param`` ends as it started.
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function of no arguments, got {type(loss_fn).__name__}")
+    rows, cols = checks.check_matrix(param, "param")
+    checks.check_finite_number(eps, "eps")
+
+    grad = [[0.0] * cols for _ in range(rows)]
+    for i in range(rows):
+        for j in range(cols):
+            old = param[i][j]
+            param[i][j] = old + eps
+            loss_plus = loss_fn()
+            param[i][j] = old - eps
+            loss_minus = loss_fn()
+            param[i][j] = old                                        # restore exactly
+            grad[i][j] = (loss_plus - loss_minus) / (2 * eps)        # (L₊ − L₋) / 2ε
+    return grad
