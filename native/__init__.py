@@ -1,0 +1,12 @@
+"""The chapter on NumPy arrays, with the heavy loops in C kernels (cffi).
+
+Same API as ``pure`` (see DESIGN.md): init_network, forward, cross_entropy,
+backward, sgd_update, numerical_gradient, train. The validated kernel
+wrappers are in ``native.kernels``; MNIST in ``native.data``; the trainer is
+``python -m native.train``.
+"""
+from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401
+                      numerical_gradient, sgd_update, train)
+
+__all__ = ["init_network", "forward", "cross_entropy", "backward", "sgd_update",
+           "numerical_gradient", "train"]

@@ -1,0 +1,120 @@
+"""The trainer's fast path: a whole epoch, or a whole prediction pass, in one C call.
+
+``native.train()`` runs the chapter's loop in Python, calling a kernel per
+step (~20 calls per mini-batch). For MNIST that overhead would cost more than
+the arithmetic, so ``Engine`` hands the C loop in ``csrc/train.c`` the uint8
+images, the labels and the epoch's sample order; it gathers and scales each
+mini-batch itself and runs the same kernels. The workspace is allocated once
+per Engine, never per batch.
+"""
+
+import numbers
+
+import numpy as np
+
+from .kernels import ffi, lib
+from .network import _check_layers
+
+
+def _check_images(name, images, n_features):
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        got = images.dtype if isinstance(images, np.ndarray) else type(images).__name__
+        raise TypeError(f"{name} must be a numpy uint8 array, got {got}")
+    if images.ndim != 2 or images.shape[1] != n_features:
+        raise ValueError(f"{name} must have shape (n, {n_features}), got {images.shape}")
+    if not images.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
+
+
+def _check_positive_int(name, v):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+class Engine:
+    """Binds one network (weights and biases, updated in place) to a C workspace.
+
+    weights/biases: the chapter's lists of C-contiguous float32 or float64
+    arrays; batch_size: the mini-batch size; threads: OpenMP threads (1 = none).
+    """
+
+    def __init__(self, weights, biases, batch_size=64, threads=1):
+        self.dtype = _check_layers(weights, biases)
+        _check_positive_int("batch_size", batch_size)
+        _check_positive_int("threads", threads)
+        for name, params in (("weights", weights), ("biases", biases)):
+            for i, p in enumerate(params):
+                if not p.flags.writeable:
+                    raise ValueError(f"{name}[{i}] must be writeable: training updates it in place")
+        self.weights, self.biases = weights, biases
+        self.batch_size, self.threads = int(batch_size), int(threads)
+        self.sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+        self._ctype = "float" if self.dtype == np.float32 else "double"
+        self._suffix = "_f32" if self.dtype == np.float32 else "_f64"
+
+        self._sizes_c = ffi.new("int64_t[]", self.sizes)
+        n = lib.bp_train_workspace_len(len(weights), self._sizes_c, self.batch_size)
+        if n < 0:
+            raise ValueError(f"network sizes {self.sizes} are not supported (at most 64 layers)")
+        self._workspace = np.empty(n, dtype=self.dtype)
+        self._label_buf = np.empty(self.batch_size, dtype=np.int32)
+        # Pointer arrays to the caller's own buffers: updates land in their arrays.
+        buf = lambda a: ffi.from_buffer(f"{self._ctype}[]", a, require_writable=True)
+        self._keep = [buf(a) for a in (*weights, *biases)]
+        self._w_c = ffi.new(f"{self._ctype} *[]", self._keep[:len(weights)])
+        self._b_c = ffi.new(f"{self._ctype} *[]", self._keep[len(weights):])
+        self._ws_c = buf(self._workspace)
+
+    def train_epoch(self, images, labels, order, lr, scale=1.0 / 255.0):
+        """One epoch over images[order] in mini-batches; returns the mean batch loss.
+
+        images: (n, n₀) uint8; labels: (n,) integer class indices; order: the
+        epoch's sample order, int64 indices into images.
+        """
+        _check_images("images", images, self.sizes[0])
+        labels = np.ascontiguousarray(labels, dtype=np.int32)   # a copy of an input, never written
+        if labels.shape != (images.shape[0],):
+            raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.sizes[-1]):
+            raise ValueError(f"labels must be class indices in [0, {self.sizes[-1]}), "
+                             f"got values from {labels.min()} to {labels.max()}")
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        if order.ndim != 1 or order.size == 0:
+            raise ValueError(f"order must be a non-empty 1-D array of sample indices, got shape {order.shape}")
+        if order.min() < 0 or order.max() >= images.shape[0]:
+            raise ValueError(f"order must index images (0 ≤ i < {images.shape[0]}), "
+                             f"got values from {order.min()} to {order.max()}")
+        for name, v in (("lr", lr), ("scale", scale)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
+                raise ValueError(f"{name} must be a finite real number, got {v!r}")
+        loss = ffi.new("double *")
+        rc = getattr(lib, "bp_train_epoch" + self._suffix)(
+            len(self.weights), self._sizes_c, self._w_c, self._b_c,
+            ffi.from_buffer("uint8_t[]", images), images.shape[0],
+            ffi.from_buffer("int32_t[]", labels),
+            ffi.from_buffer("int64_t[]", order), order.size, self.batch_size,
+            lr, scale, self._ws_c, self._workspace.size,
+            ffi.from_buffer("int32_t[]", self._label_buf, require_writable=True),
+            self.threads, loss)
+        if rc != 0:
+            raise ValueError(f"bp_train_epoch{self._suffix} rejected its arguments (code {rc})")
+        return float(loss[0])
+
+    def predict(self, images, scale=1.0 / 255.0):
+        """Class index (argmax of the output) for every row of the uint8 `images`."""
+        _check_images("images", images, self.sizes[0])
+        pred = np.empty(images.shape[0], dtype=np.int32)
+        if images.shape[0] == 0:
+            return pred
+        rc = getattr(lib, "bp_predict" + self._suffix)(
+            len(self.weights), self._sizes_c, self._w_c, self._b_c,
+            ffi.from_buffer("uint8_t[]", images), images.shape[0], scale, self.batch_size,
+            self._ws_c, self._workspace.size, self.threads,
+            ffi.from_buffer("int32_t[]", pred, require_writable=True))
+        if rc != 0:
+            raise ValueError(f"bp_predict{self._suffix} rejected its arguments (code {rc})")
+        return pred
+
+    def accuracy(self, images, labels, scale=1.0 / 255.0):
+        """Fraction of rows whose predicted class equals `labels`."""
+        return float(np.mean(self.predict(images, scale) == np.asarray(labels)))
