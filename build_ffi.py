@@ -1,0 +1,83 @@
+"""cffi builder for native._kernels (out-of-line API mode).
+
+Every ``native/csrc/*.h`` is handed verbatim to ``cdef`` (so headers hold plain
+declarations only) and every ``native/csrc/*.c`` is compiled into the module, so a
+new kernel file needs no change here.  ``pip install -e .`` runs this through
+setup.py's ``cffi_modules``; ``python build_ffi.py`` builds in place for quick
+iteration.
+
+Flags: -O3 -std=c99, never -ffast-math.  OpenMP is added (compile and link) only if
+a quick compiler probe accepts -fopenmp and BACKPROP_NO_OPENMP is unset.  The AVX2
+code is selected at run time inside the C code, so the build itself is portable.
+A hash of the C sources is compiled in; native/kernels.py compares it with the
+sources on disk and asks for a rebuild when they differ.
+"""
+import glob
+import hashlib
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+import cffi
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+CSRC = os.path.join(ROOT, "native", "csrc")
+
+
+def _rel(path):
+    """Path relative to ROOT: setuptools runs from ROOT, and compile(tmpdir=ROOT) chdirs there."""
+    return os.path.relpath(path, ROOT)
+
+
+def source_hash(csrc=CSRC):
+    """SHA-256 over the names and bytes of native/csrc/*.c, *.h, *.inc (same as native/kernels.py)."""
+    h = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(csrc, "*.[ch]")) + glob.glob(os.path.join(csrc, "*.inc"))):
+        h.update(os.path.basename(path).encode() + b"\0")
+        with open(path, "rb") as f:
+            h.update(f.read() + b"\0")
+    return h.hexdigest()
+
+
+def _openmp_flags():
+    """['-fopenmp'] if the C compiler compiles and links an OpenMP program, else []."""
+    if os.environ.get("BACKPROP_NO_OPENMP"):
+        return []
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    code = "#include <omp.h>\nint main(void){int n=0;\n#pragma omp parallel\n{n=omp_get_num_threads();}\nreturn n<1;}\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(code)
+        try:
+            r = subprocess.run(cc + ["-fopenmp", src, "-o", os.path.join(tmp, "probe")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return []
+    return ["-fopenmp"] if r.returncode == 0 else []
+
+
+headers = sorted(glob.glob(os.path.join(CSRC, "*.h")))
+sources = sorted(glob.glob(os.path.join(CSRC, "*.c")))
+omp = _openmp_flags()
+HASH = source_hash()
+
+ffibuilder = cffi.FFI()
+ffibuilder.cdef("\n".join(open(h, encoding="utf-8").read() for h in headers)
+                + "\nconst char *bp_build_hash(void);\n")
+ffibuilder.set_source(
+    "native._kernels",
+    "".join('#include "%s"\n' % os.path.basename(h) for h in headers)
+    + 'static const char *bp_build_hash(void) { return "%s"; }\n' % HASH,
+    sources=[_rel(s) for s in sources],
+    include_dirs=[_rel(CSRC)],
+    extra_compile_args=["-O3", "-std=c99"] + omp,
+    extra_link_args=omp,
+)
+
+if __name__ == "__main__":
+    # Build in place: native/_kernels*.so next to native/kernels.py.
+    print("openmp:", "yes" if omp else "no", "| sources:", ", ".join(os.path.basename(s) for s in sources))
+    ffibuilder.compile(tmpdir=ROOT, verbose="-v" in sys.argv)

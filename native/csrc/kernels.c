@@ -1,0 +1,418 @@
+/* kernels.c — the C kernels of native.kernels: argument checks, the one-time choice
+   between the AVX2/FMA path and the portable C99 path, and the AVX2 matmul.
+   The element-wise kernels and the portable matmul live in kernels_impl.inc.
+
+   Build: plain C99 (no -ffast-math).  x86-only code is guarded by BP_X86, so the
+   file compiles anywhere; on x86_64 the AVX2 code is compiled with per-function
+   target attributes and chosen at run time with __builtin_cpu_supports, so the
+   library also runs on CPUs without AVX2.  BACKPROP_FORCE_GENERIC=1 (read once,
+   at the first call) forces the portable path. */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <float.h>
+
+#include "kernels.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define BP_X86 1
+#include <immintrin.h>
+#else
+#define BP_X86 0
+#endif
+
+#ifdef __GNUC__
+#define BP_MAYBE_UNUSED __attribute__((unused))
+#else
+#define BP_MAYBE_UNUSED
+#endif
+
+/* ---------------------------------------------------------------------------
+   Kernel bodies: float and double, generic and (on x86) avx2.                */
+
+#define T float
+#define TS f32
+#define T_TINY FLT_MIN
+#define TP generic
+#include "kernels_impl.inc"
+#undef TP
+#undef T
+#undef TS
+#undef T_TINY
+
+#define T double
+#define TS f64
+#define T_TINY DBL_MIN
+#define TP generic
+#include "kernels_impl.inc"
+#undef TP
+#undef T
+#undef TS
+#undef T_TINY
+
+#if BP_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+#define T float
+#define TS f32
+#define T_TINY FLT_MIN
+#define TP avx2
+#include "kernels_impl.inc"
+#undef TP
+#undef T
+#undef TS
+#undef T_TINY
+
+#define T double
+#define TS f64
+#define T_TINY DBL_MIN
+#define TP avx2
+#include "kernels_impl.inc"
+#undef TP
+#undef T
+#undef TS
+#undef T_TINY
+
+/* ---------------------------------------------------------------------------
+   AVX2/FMA matmul.
+
+   Loop order and blocking (what makes it fast): for each block of NC columns of C
+   and KC of the K dimension, op(B)[KC x NC] is packed, zero-padded, into NR-wide
+   column panels (kc x NR, contiguous) in a stack buffer (64 KiB).  Then, panel by
+   panel, the micro-kernel walks down C in MR-row strips: it keeps an MR x NR tile
+   of C in 12 ymm accumulators and, per k, loads one row of the panel (2 ymm) and
+   broadcasts MR values of op(A), 12 FMAs.  The panel (kc x NR <= 16 KiB) stays in
+   L1 while all strips of A stream past it; op(A) is read in place through two
+   strides (rsa, csa), which covers trans_a without packing: for trans_a the MR
+   values of one k are adjacent in memory.  The first K block stores (or, with
+   accumulate, adds) bias + tile, later K blocks add their tile.  Edges (M % MR,
+   N % NR) go through a small stack tile, so the full-tile path has no branches.  */
+
+enum { MR = 6, NR_F32 = 16, NR_F64 = 8, KC = 256, NC_F32 = 64, NC_F64 = 32 };
+
+static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
+                        const float *restrict Bp, float *restrict C, int64_t ldc, int nr,
+                        int add, const float *restrict bias)
+{
+    const float *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),
+                *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0),
+                *a5 = A + (mr > 5 ? 5 * rsa : 0);
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
+           c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
+           c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
+           c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    int64_t off = 0;
+    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 16) {
+        const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+        __m256 a;
+        a = _mm256_broadcast_ss(a0 + off); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(a1 + off); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(a2 + off); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(a3 + off); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(a4 + off); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(a5 + off); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+    }
+    __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    if (mr == MR && nr == 16) {
+        const __m256 bb0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+        const __m256 bb1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+        for (int r = 0; r < MR; ++r) {
+            float *c = C + r * ldc;
+            __m256 v0 = _mm256_add_ps(acc[r][0], bb0), v1 = _mm256_add_ps(acc[r][1], bb1);
+            if (add) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(c));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(c + 8));
+            }
+            _mm256_storeu_ps(c, v0);
+            _mm256_storeu_ps(c + 8, v1);
+        }
+    } else {
+        float tile[MR][16];
+        for (int r = 0; r < MR; ++r) {
+            _mm256_storeu_ps(tile[r], acc[r][0]);
+            _mm256_storeu_ps(tile[r] + 8, acc[r][1]);
+        }
+        for (int r = 0; r < mr; ++r) {
+            float *c = C + r * ldc;
+            for (int j = 0; j < nr; ++j) {
+                float v = tile[r][j] + (bias ? bias[j] : 0.0f);
+                c[j] = add ? c[j] + v : v;
+            }
+        }
+    }
+}
+
+static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64_t csa, int mr,
+                        const double *restrict Bp, double *restrict C, int64_t ldc, int nr,
+                        int add, const double *restrict bias)
+{
+    const double *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),
+                 *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0),
+                 *a5 = A + (mr > 5 ? 5 * rsa : 0);
+    __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd(), c10 = _mm256_setzero_pd(),
+            c11 = _mm256_setzero_pd(), c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd(),
+            c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd(), c40 = _mm256_setzero_pd(),
+            c41 = _mm256_setzero_pd(), c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
+    int64_t off = 0;
+    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 8) {
+        const __m256d b0 = _mm256_load_pd(Bp), b1 = _mm256_load_pd(Bp + 4);
+        __m256d a;
+        a = _mm256_broadcast_sd(a0 + off); c00 = _mm256_fmadd_pd(a, b0, c00); c01 = _mm256_fmadd_pd(a, b1, c01);
+        a = _mm256_broadcast_sd(a1 + off); c10 = _mm256_fmadd_pd(a, b0, c10); c11 = _mm256_fmadd_pd(a, b1, c11);
+        a = _mm256_broadcast_sd(a2 + off); c20 = _mm256_fmadd_pd(a, b0, c20); c21 = _mm256_fmadd_pd(a, b1, c21);
+        a = _mm256_broadcast_sd(a3 + off); c30 = _mm256_fmadd_pd(a, b0, c30); c31 = _mm256_fmadd_pd(a, b1, c31);
+        a = _mm256_broadcast_sd(a4 + off); c40 = _mm256_fmadd_pd(a, b0, c40); c41 = _mm256_fmadd_pd(a, b1, c41);
+        a = _mm256_broadcast_sd(a5 + off); c50 = _mm256_fmadd_pd(a, b0, c50); c51 = _mm256_fmadd_pd(a, b1, c51);
+    }
+    __m256d acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    if (mr == MR && nr == 8) {
+        const __m256d bb0 = bias ? _mm256_loadu_pd(bias) : _mm256_setzero_pd();
+        const __m256d bb1 = bias ? _mm256_loadu_pd(bias + 4) : _mm256_setzero_pd();
+        for (int r = 0; r < MR; ++r) {
+            double *c = C + r * ldc;
+            __m256d v0 = _mm256_add_pd(acc[r][0], bb0), v1 = _mm256_add_pd(acc[r][1], bb1);
+            if (add) {
+                v0 = _mm256_add_pd(v0, _mm256_loadu_pd(c));
+                v1 = _mm256_add_pd(v1, _mm256_loadu_pd(c + 4));
+            }
+            _mm256_storeu_pd(c, v0);
+            _mm256_storeu_pd(c + 4, v1);
+        }
+    } else {
+        double tile[MR][8];
+        for (int r = 0; r < MR; ++r) {
+            _mm256_storeu_pd(tile[r], acc[r][0]);
+            _mm256_storeu_pd(tile[r] + 4, acc[r][1]);
+        }
+        for (int r = 0; r < mr; ++r) {
+            double *c = C + r * ldc;
+            for (int j = 0; j < nr; ++j) {
+                double v = tile[r][j] + (bias ? bias[j] : 0.0);
+                c[j] = add ? c[j] + v : v;
+            }
+        }
+    }
+}
+
+/* The blocked driver, once per type (see the comment above ukernel_f32). */
+#define BP_GEMM_AVX2(TS_, T_, NR_, NC_)                                                         \
+    static void gemm_avx2_##TS_(int64_t M, int64_t N, int64_t K,                                \
+                                const T_ *restrict A, int64_t rsa, int64_t csa,                \
+                                const T_ *restrict B, int64_t rsb, int64_t csb,                \
+                                const T_ *restrict bias, T_ *restrict C, int64_t ldc,          \
+                                int accumulate)                                                 \
+    {                                                                                           \
+        T_ Bp[KC * NC_] __attribute__((aligned(32)));                                           \
+        for (int64_t jc = 0; jc < N; jc += NC_) {                                               \
+            const int64_t nc = N - jc < NC_ ? N - jc : NC_;                                     \
+            for (int64_t pc = 0; pc < K; pc += KC) {                                            \
+                const int64_t kc = K - pc < KC ? K - pc : KC;                                   \
+                /* pack op(B)[pc:pc+kc, jc:jc+nc] into zero-padded NR-wide panels */           \
+                for (int64_t jp = 0; jp < nc; jp += NR_) {                                      \
+                    T_ *dst = Bp + jp * kc;                                                     \
+                    const int64_t w = nc - jp < NR_ ? nc - jp : NR_;                            \
+                    const T_ *src = B + pc * rsb + (jc + jp) * csb;                             \
+                    if (csb == 1) {                                                             \
+                        for (int64_t k = 0; k < kc; ++k) {                                      \
+                            int64_t j = 0;                                                      \
+                            for (; j < w; ++j) dst[k * NR_ + j] = src[k * rsb + j];             \
+                            for (; j < NR_; ++j) dst[k * NR_ + j] = 0;                          \
+                        }                                                                       \
+                    } else {                                                                    \
+                        for (int64_t j = 0; j < NR_; ++j)                                       \
+                            for (int64_t k = 0; k < kc; ++k)                                    \
+                                dst[k * NR_ + j] = j < w ? src[k * rsb + j * csb] : (T_)0;      \
+                    }                                                                           \
+                }                                                                               \
+                const int add = accumulate || pc > 0;                                           \
+                const T_ *bb = (pc == 0 && bias) ? bias + jc : NULL;                            \
+                for (int64_t jr = 0; jr < nc; jr += NR_) {                                      \
+                    const int nr = (int)(nc - jr < NR_ ? nc - jr : NR_);                        \
+                    for (int64_t ir = 0; ir < M; ir += MR) {                                    \
+                        const int mr = (int)(M - ir < MR ? M - ir : MR);                        \
+                        ukernel_##TS_(kc, A + ir * rsa + pc * csa, rsa, csa, mr, Bp + jr * kc,  \
+                                      C + ir * ldc + jc + jr, ldc, nr, add,                     \
+                                      bb ? bb + jr : NULL);                                     \
+                    }                                                                           \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+BP_GEMM_AVX2(f32, float, NR_F32, NC_F32)
+BP_GEMM_AVX2(f64, double, NR_F64, NC_F64)
+
+#pragma GCC pop_options
+#endif /* BP_X86 */
+
+/* ---------------------------------------------------------------------------
+   Path choice: decided once, at the first call (a benign race: every thread
+   computes the same answer; the atomics keep the read and write whole).      */
+
+static int bp_path = -1; /* -1: not decided yet, 0: generic, 1: avx2-fma */
+
+static int detect_path(void)
+{
+    const char *force = getenv("BACKPROP_FORCE_GENERIC");
+    if (force && force[0] && strcmp(force, "0") != 0)
+        return 0;
+#if BP_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static int use_avx2(void)
+{
+#ifdef __GNUC__
+    int p = __atomic_load_n(&bp_path, __ATOMIC_ACQUIRE);
+    if (p < 0) {
+        p = detect_path();
+        __atomic_store_n(&bp_path, p, __ATOMIC_RELEASE);
+    }
+#else
+    int p = bp_path;
+    if (p < 0)
+        bp_path = p = detect_path();
+#endif
+    return p;
+}
+
+const char *bp_simd_path(void)
+{
+    return use_avx2() ? "avx2-fma" : "generic";
+}
+
+int bp_openmp_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Call NAME_TS_avx2(...) or NAME_TS_generic(...). */
+#if BP_X86
+#define BP_CALL(name, TS_, ...) (use_avx2() ? name##_##TS_##_avx2(__VA_ARGS__) : name##_##TS_##_generic(__VA_ARGS__))
+#else
+#define BP_CALL(name, TS_, ...) (name##_##TS_##_generic(__VA_ARGS__))
+#endif
+
+#define BP_CHECK(cond) do { if (!(cond)) return BP_EINVAL; } while (0)
+
+/* ---------------------------------------------------------------------------
+   Public functions: validate, then dispatch.  Instantiated for both types.   */
+
+#define BP_PUBLIC(TS_, T_)                                                                      \
+    int bp_matmul_##TS_(int64_t M, int64_t N, int64_t K, const T_ *A, int64_t lda, int trans_a, \
+                        const T_ *B, int64_t ldb, int trans_b, const T_ *bias, T_ *C,          \
+                        int64_t ldc, int accumulate)                                            \
+    {                                                                                           \
+        BP_CHECK(M >= 0 && N >= 0 && K >= 0);                                                   \
+        if (M == 0 || N == 0)                                                                   \
+            return BP_OK;                                                                       \
+        BP_CHECK(C && ldc >= N);                                                                \
+        if (K > 0) {                                                                            \
+            BP_CHECK(A && B);                                                                   \
+            BP_CHECK(lda >= (trans_a ? M : K) && ldb >= (trans_b ? K : N));                     \
+        }                                                                                       \
+        /* op(A)[i,k] = A[i*rsa + k*csa], op(B)[k,j] = B[k*rsb + j*csb] */                      \
+        const int64_t rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;                         \
+        const int64_t rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;                         \
+        if (K == 0)                                                                             \
+            gemm_ref_##TS_##_generic(M, N, 0, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate); \
+        else                                                                                    \
+            BP_CALL(gemm, TS_, M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate); \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_relu_##TS_(int64_t n, const T_ *z, T_ *a)                                            \
+    {                                                                                           \
+        BP_CHECK(n >= 0 && (n == 0 || (z && a)));                                               \
+        BP_CALL(relu, TS_, n, z, a);                                                            \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_relu_backward_##TS_(int64_t n, T_ *delta, const T_ *z)                               \
+    {                                                                                           \
+        BP_CHECK(n >= 0 && (n == 0 || (delta && z)));                                           \
+        BP_CALL(relu_backward, TS_, n, delta, z);                                               \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_sgd_update_##TS_(int64_t n, T_ *param, const T_ *grad, T_ lr)                        \
+    {                                                                                           \
+        BP_CHECK(n >= 0 && (n == 0 || (param && grad)));                                        \
+        BP_CALL(sgd_update, TS_, n, param, grad, lr);                                           \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_column_sum_##TS_(int64_t M, int64_t N, const T_ *a, int64_t lda, T_ *out)            \
+    {                                                                                           \
+        BP_CHECK(M >= 0 && N >= 0);                                                             \
+        if (N == 0)                                                                             \
+            return BP_OK;                                                                       \
+        BP_CHECK(out && (M == 0 || (a && lda >= N)));                                           \
+        BP_CALL(column_sum, TS_, M, N, a, lda, out);                                            \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_softmax_##TS_(int64_t M, int64_t N, const T_ *z, T_ *p)                              \
+    {                                                                                           \
+        BP_CHECK(M >= 0 && N >= 0);                                                             \
+        if (M == 0 || N == 0)                                                                   \
+            return BP_OK;                                                                       \
+        BP_CHECK(z && p);                                                                       \
+        BP_CALL(softmax, TS_, M, N, z, p);                                                      \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_cross_entropy_##TS_(int64_t M, int64_t N, const T_ *p, const T_ *y, double *loss)    \
+    {                                                                                           \
+        BP_CHECK(M >= 0 && N >= 0 && loss);                                                     \
+        BP_CHECK(M * N == 0 || (p && y));                                                       \
+        *loss = BP_CALL(cross_entropy, TS_, M, N, p, y);                                        \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_output_delta_##TS_(int64_t M, int64_t N, const T_ *p, const T_ *y, T_ *delta)        \
+    {                                                                                           \
+        BP_CHECK(M >= 0 && N >= 0);                                                             \
+        BP_CHECK(M * N == 0 || (p && y && delta));                                              \
+        BP_CALL(output_delta, TS_, M, N, p, y, delta);                                          \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_softmax_xent_delta_##TS_(int64_t M, int64_t N, const T_ *z, const int32_t *labels,   \
+                                    T_ *p, T_ *delta, double *loss)                             \
+    {                                                                                           \
+        BP_CHECK(M >= 0 && N >= 0 && loss);                                                     \
+        BP_CHECK(M == 0 || (N > 0 && z && labels && delta));                                    \
+        for (int64_t i = 0; i < M; ++i)                                                         \
+            BP_CHECK(labels[i] >= 0 && labels[i] < N);                                          \
+        *loss = BP_CALL(softmax_xent_delta, TS_, M, N, z, labels, p, delta);                    \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_gather_scale_##TS_(int64_t B, int64_t D, const uint8_t *images, int64_t n_images,    \
+                              const int64_t *idx, T_ scale, T_ *out)                            \
+    {                                                                                           \
+        BP_CHECK(B >= 0 && D >= 0 && n_images >= 0);                                            \
+        if (B == 0)                                                                             \
+            return BP_OK;                                                                       \
+        BP_CHECK(idx && (D == 0 || (images && out)));                                           \
+        for (int64_t i = 0; i < B; ++i)                                                         \
+            BP_CHECK(idx[i] >= 0 && idx[i] < n_images);                                         \
+        BP_CALL(gather_scale, TS_, B, D, images, idx, scale, out);                              \
+        return BP_OK;                                                                           \
+    }
+
+/* The avx2 path uses the blocked matmul, the generic path the reference loop. */
+#define gemm_f32_avx2 gemm_avx2_f32
+#define gemm_f64_avx2 gemm_avx2_f64
+#define gemm_f32_generic gemm_ref_f32_generic
+#define gemm_f64_generic gemm_ref_f64_generic
+
+BP_PUBLIC(f32, float)
+BP_PUBLIC(f64, double)
