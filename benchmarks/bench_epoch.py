@@ -1,0 +1,176 @@
+"""One MNIST training epoch (784→64→32→10, batch 64): native vs the chapter's NumPy vs PyTorch.
+
+Every implementation trains from the same initial weights on the same sample
+order, in one process, runs interleaved (native, numpy, torch, native, …),
+and the table reports the median of --repeats runs. Thread settings are the
+same for all: OpenBLAS, OpenMP and PyTorch are all limited to --threads.
+
+    python benchmarks/bench_epoch.py                 # 1 and 2 threads, float32 and float64
+    python benchmarks/bench_epoch.py --threads 2 --dtypes float32 --repeats 7
+
+With several --threads values, each runs in its own child process (thread
+pools are fixed at import time). If OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
+set on your machine, run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE …`.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+NOMINAL_PEAK = {"float32": 90.0, "float64": 45.0}   # GFLOP/s per core, AVX2 FMA at ~2.8 GHz
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python benchmarks/bench_epoch.py",
+                                description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure")
+    p.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
+    p.add_argument("--repeats", type=int, default=5, help="epochs timed per implementation (median reported)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--sizes", type=int, nargs="+", default=[784, 64, 32, 10])
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    p.add_argument("--pure-samples", type=int, default=256,
+                   help="samples for the pure-Python engine's samples/s (0 skips it)")
+    p.add_argument("--data-dir", help="folder with the MNIST IDX files (else the usual sources)")
+    return p.parse_args(argv)
+
+
+def epoch_gflop(sizes, n):
+    """FLOPs of one epoch: forward Aₗ·Wₗ, weight gradients Aₗᵀ·δₗ, and δ·Wₗᵀ for l ≥ 1."""
+    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    back = sum(a * b for a, b in zip(sizes[1:-1], sizes[2:]))
+    return 2.0 * n * (2 * macs + back) / 1e9
+
+
+def run_one_thread_count(args, threads):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import numpy as np
+    import chapter_numpy
+    from native import data, init_network
+    from native.engine import Engine
+    from native.kernels import simd_path
+
+    ds = data.load("mnist", args.data_dir, progress=False)
+    images, labels = ds.train_images, ds.train_labels
+    n = len(images)
+    rng = np.random.default_rng(0)
+    orders = [rng.permutation(n) for _ in range(args.repeats)]
+    gflop = epoch_gflop(args.sizes, n)
+
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+
+    rows = []
+    for dtype in args.dtypes:
+        w0, b0 = init_network(args.sizes, seed=0, dtype=dtype)
+        X = (images / np.array(255.0, dtype)).astype(dtype)           # the chapter scales once, up front
+        Y = np.eye(args.sizes[-1], dtype=dtype)[labels]
+        impls = {}
+
+        def native_epoch(order):
+            w, b = [a.copy() for a in w0], [a.copy() for a in b0]
+            eng = Engine(w, b, batch_size=args.batch_size, threads=threads)
+            t = time.perf_counter()
+            eng.train_epoch(images, labels, order, 0.1)
+            return time.perf_counter() - t
+        impls["native"] = native_epoch
+
+        def numpy_epoch(order):
+            w, b = [a.copy() for a in w0], [a.copy() for a in b0]
+            t = time.perf_counter()
+            chapter_numpy.train_epoch(X, Y, w, b, order, 0.1, args.batch_size)
+            return time.perf_counter() - t
+        impls["chapter numpy"] = numpy_epoch
+
+        if torch is not None:
+            tdtype = getattr(torch, dtype)
+            Xt, yt = torch.from_numpy(X), torch.from_numpy(labels.astype(np.int64))
+
+            def torch_epoch(order):
+                layers = []
+                for i, (w, b) in enumerate(zip(w0, b0)):
+                    lin = torch.nn.Linear(w.shape[0], w.shape[1], dtype=tdtype)
+                    with torch.no_grad():
+                        lin.weight.copy_(torch.from_numpy(w.T.copy()))
+                        lin.bias.copy_(torch.from_numpy(b[0]))
+                    layers += [lin] + ([torch.nn.ReLU()] if i < len(w0) - 1 else [])
+                model = torch.nn.Sequential(*layers)
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
+                idx = torch.from_numpy(order)
+                t = time.perf_counter()
+                for start in range(0, n, args.batch_size):
+                    bi = idx[start:start + args.batch_size]
+                    loss = torch.nn.functional.cross_entropy(model(Xt[bi]), yt[bi])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                return time.perf_counter() - t
+            impls["pytorch"] = torch_epoch
+
+        times = {k: [] for k in impls}
+        for name, fn in impls.items():      # one untimed warm-up each
+            fn(orders[0][: 4096])
+        for r in range(args.repeats):       # interleaved
+            for name, fn in impls.items():
+                times[name].append(fn(orders[r]))
+        base = statistics.median(times["chapter numpy"])
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            rate = gflop / med
+            rows.append((threads, dtype, name, med, med / base, rate,
+                         rate / (NOMINAL_PEAK[dtype] * threads)))
+
+    print(f"\n## {threads} thread{'s' * (threads > 1)}: one epoch of {n:,} samples, "
+          f"{'→'.join(map(str, args.sizes))}, batch {args.batch_size}, {epoch_gflop(args.sizes, n):.2f} GFLOP; "
+          f"native path {simd_path()}; numpy {np.__version__}"
+          + (f"; torch {torch.__version__}" if torch is not None else "; PyTorch not installed (skipped)")
+          + f"; median of {args.repeats}\n")
+    print("| threads | dtype | implementation | seconds | × chapter numpy | GFLOP/s | of nominal peak |")
+    print("|---:|---|---|---:|---:|---:|---:|")
+    for t, dtype, name, med, ratio, rate, frac in rows:
+        print(f"| {t} | {dtype} | {name} | {med:.3f} | {ratio:.2f} | {rate:.1f} | {100 * frac:.0f}% |")
+
+    if args.pure_samples:
+        import pure
+        k = args.pure_samples
+        w, b = init_network(args.sizes, seed=0, dtype="float64")
+        w, b = [a.tolist() for a in w], [a.tolist() for a in b]
+        Xp = (images[:k] / 255.0).tolist()
+        Yp = np.eye(args.sizes[-1])[labels[:k]].tolist()
+        t = time.perf_counter()
+        pure.train(Xp, Yp, w, b, epochs=1, batch_size=args.batch_size, lr=0.1)
+        pure_rate = k / (time.perf_counter() - t)
+        native_rate = n / statistics.median(times["native"])
+        print(f"\npure Python engine: {pure_rate:,.0f} samples/s ({k} samples, float64); "
+              f"native ({args.dtypes[-1]}, {threads} thread{'s' * (threads > 1)}): {native_rate:,.0f} samples/s "
+              f"— {native_rate / pure_rate:,.0f}× faster")
+
+
+def main():
+    args = parse_args()
+    if len(args.threads) == 1:
+        run_one_thread_count(args, args.threads[0])
+        return
+    for t in args.threads:   # a fresh process per thread count: BLAS pools are fixed at import
+        argv = [a for a in sys.argv[1:]]
+        if "--threads" in argv:
+            i = argv.index("--threads")
+            j = i + 1
+            while j < len(argv) and not argv[j].startswith("--"):
+                j += 1
+            del argv[i:j]
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", str(t)] + argv, check=True)
+
+
+if __name__ == "__main__":
+    main()

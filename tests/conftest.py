@@ -1,0 +1,57 @@
+"""Shared fixtures: the implementations, in the MiniTorch manner.
+
+A test that takes `impl` runs once per implementation of the chapter's API:
+pure (lists), native float64 and native float32. Each carries a converter from
+the list-of-rows form (`make`), back to lists (`tolist`), and `rtol`, the
+relative tolerance its float type deserves for a claim that is exact in
+real arithmetic.
+"""
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import pure
+
+
+@dataclass(frozen=True)
+class Impl:
+    name: str
+    api: Any                      # the module with init_network, forward, ...
+    make: Callable                # list of rows -> the implementation's matrix
+    tolist: Callable              # the implementation's matrix -> list of rows
+    rtol: float
+    dtype: Any = None
+
+
+def _native(dtype, rtol):
+    import native
+    return Impl(f"native-{np.dtype(dtype).name}", native,
+                lambda m: np.array(m, dtype=dtype), lambda a: np.asarray(a).tolist(), rtol, dtype)
+
+
+IMPLS = {
+    "pure": lambda: Impl("pure", pure, lambda m: [list(map(float, r)) for r in m],
+                         lambda a: [list(r) for r in a], 1e-12),
+    "native-float64": lambda: _native(np.float64, 1e-12),
+    "native-float32": lambda: _native(np.float32, 1e-5),
+}
+
+
+@pytest.fixture(params=list(IMPLS))
+def impl(request):
+    return IMPLS[request.param]()
+
+
+@pytest.fixture(params=["native-float64", "native-float32"])
+def native_impl(request):
+    return IMPLS[request.param]()
+
+
+def max_rel(a, b):
+    """Tensor-relative difference max|a − b| / max|b| of two list-of-rows or array values."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.abs(b).max() if b.size else 0.0
+    diff = np.abs(a - b).max() if b.size else 0.0
+    return diff / scale if scale > 0 else diff

@@ -1,0 +1,251 @@
+"""The project's central claim: pure, native and numerical gradients agree.
+
+Tests that take `impl` run once for pure, native float64 and native float32
+(the same test body for every implementation); the others compare two
+implementations directly, with the tolerance stated in the test.
+"""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import native
+import pure
+from pure.gradcheck import max_relative_error, random_problem
+from conftest import IMPLS, max_rel
+
+
+def chapter_case(sizes=(4, 5, 3), samples=3, seed=0):
+    """Exercise 3's problem as lists (seeded), shared by every implementation."""
+    return random_problem(list(sizes), samples, seed)
+
+
+def to_impl(impl, X, Y, W, B):
+    return impl.make(X), impl.make(Y), [impl.make(w) for w in W], [impl.make(b) for b in B]
+
+
+def gradients(api, X, Y, W, B):
+    acts, pres = api.forward(X, W, B)
+    return api.backward(acts, pres, W, Y)
+
+
+# --- exercise 3, three ways ------------------------------------------------------
+
+def test_native_float64_matches_pure_on_4_5_3_within_1e_12():
+    X, Y, W, B = chapter_case()
+    n64 = IMPLS["native-float64"]()
+    Xn, Yn, Wn, Bn = to_impl(n64, X, Y, W, B)
+    p_acts, p_pres = pure.forward(X, W, B)
+    n_acts, n_pres = native.forward(Xn, Wn, Bn)
+    for p, n in zip(p_acts + p_pres, n_acts + n_pres):
+        assert max_rel(n, p) <= 1e-12
+    assert native.cross_entropy(n_acts[-1], Yn) == pytest.approx(pure.cross_entropy(p_acts[-1], Y), rel=1e-12)
+    p_gw, p_gb = pure.backward(p_acts, p_pres, W, Y)
+    n_gw, n_gb = native.backward(n_acts, n_pres, Wn, Yn)
+    for p, n in zip(p_gw + p_gb, n_gw + n_gb):
+        assert max_rel(n, p) <= 1e-12, f"pure vs native differ by {max_rel(n, p):.2e}"
+
+
+@pytest.mark.parametrize("name", ["pure", "native-float64"])
+@pytest.mark.parametrize("sizes,samples", [((4, 5, 3), 3), ((6, 2, 3), 4), ((3, 4, 4, 4, 2), 5)])
+def test_backward_matches_numerical_gradient_within_1e_7(name, sizes, samples):
+    impl = IMPLS[name]()
+    X, Y, W, B = to_impl(impl, *chapter_case(sizes, samples))
+    grad_w, grad_b = gradients(impl.api, X, Y, W, B)
+
+    def loss():
+        return impl.api.cross_entropy(impl.api.forward(X, W, B)[0][-1], Y)
+
+    for i in range(len(W)):
+        for analytic, param in ((grad_w[i], W[i]), (grad_b[i], B[i])):
+            numerical = impl.api.numerical_gradient(loss, param)
+            err = max_relative_error(impl.tolist(analytic), impl.tolist(numerical))
+            assert err <= 1e-7, f"layer {i}: relative error {err:.2e}"
+
+
+def test_native_float32_gradients_within_1e_4_of_float64():
+    X, Y, W, B = chapter_case()
+    g64 = gradients(native, *to_impl(IMPLS["native-float64"](), X, Y, W, B))
+    g32 = gradients(native, *to_impl(IMPLS["native-float32"](), X, Y, W, B))
+    for a32, a64 in zip(g32[0] + g32[1], g64[0] + g64[1]):
+        assert a32.dtype == np.float32
+        assert max_rel(a32, a64) <= 1e-4
+
+
+def test_native_gradcheck_command_reports_every_parameter_passing_three_ways():
+    out = subprocess.run([sys.executable, "-m", "native.gradcheck"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in ("W1", "b1", "W2", "b2"):
+        assert any(line.startswith(name) and line.rstrip().endswith("pass") for line in out.stdout.splitlines())
+    assert "OK: all 4 parameters agree three ways" in out.stdout
+
+
+# --- the erratum --------------------------------------------------------------
+
+def test_chapter_bias_formula_is_off_by_batch_size_in_every_implementation(impl):
+    """mean(δ, axis=0) = sum(δ)/N: the chapter's bias gradient is exactly N times too small."""
+    N = 3
+    X, Y, W, B = to_impl(impl, *chapter_case(samples=N))
+    acts, pres = impl.api.forward(X, W, B)
+    _, grad_b = impl.api.backward(acts, pres, W, Y)
+    delta = (np.asarray(acts[-1], dtype=np.float64) - np.asarray(Y, dtype=np.float64)) / N
+    chapter = delta.mean(axis=0)                  # the chapter's line for the output layer
+    ours = np.asarray(grad_b[-1], dtype=np.float64)[0]
+    np.testing.assert_allclose(ours, chapter * N, rtol=impl.rtol * 10, atol=1e-7 if impl.dtype == np.float32 else 0)
+
+    def loss():
+        return impl.api.cross_entropy(impl.api.forward(X, W, B)[0][-1], Y)
+    numerical = np.asarray(impl.api.numerical_gradient(loss, B[-1], eps=1e-3 if impl.dtype == np.float32 else 1e-5))[0]
+    ratio = numerical / chapter
+    np.testing.assert_allclose(ratio, N, rtol=1e-2 if impl.dtype == np.float32 else 1e-6)
+
+
+# --- trajectories ---------------------------------------------------------------
+
+@pytest.mark.parametrize("sizes", [(4, 5, 3), (6, 8, 8, 8, 3)])
+def test_pure_and_native_sgd_trajectories_agree_after_20_steps(sizes):
+    X, Y, W, B = chapter_case(sizes, samples=40, seed=3)
+    n64 = IMPLS["native-float64"]()
+    Xn, Yn, Wn, Bn = to_impl(n64, X, Y, W, B)
+    rng = np.random.default_rng(1)
+    for step in range(20):
+        idx = rng.choice(40, size=8, replace=False).tolist()
+        lr = 0.5 * 0.95 ** step
+        for api, Xs, Ys, Ws, Bs in ((pure, [X[i] for i in idx], [Y[i] for i in idx], W, B),
+                                    (native, Xn[idx], Yn[idx], Wn, Bn)):
+            acts, pres = api.forward(Xs, Ws, Bs)
+            gw, gb = api.backward(acts, pres, Ws, Ys)
+            api.sgd_update(Ws, Bs, gw, gb, lr)
+    moved = max(max_rel(np.array(w), w0) for w, w0 in zip(W, chapter_case(sizes, 40, 3)[2]))
+    assert moved > 1e-3, "the weights should have moved"
+    for p, n in zip(W + B, Wn + Bn):
+        assert np.abs(np.array(p) - n).max() <= 1e-10
+
+
+def test_native_train_matches_the_same_loop_written_out():
+    X, Y, W, B = to_impl(IMPLS["native-float64"](), *chapter_case((4, 5, 3), 50, 2))
+    W2, B2 = [w.copy() for w in W], [b.copy() for b in B]
+    losses = native.train(X, Y, W, B, epochs=3, batch_size=16, lr=0.2, decay_rate=0.9, seed=7)
+    rng, lr = np.random.default_rng(7), 0.2
+    for epoch in range(3):
+        order = rng.permutation(50)
+        batch_losses = []
+        for s in range(0, 50, 16):
+            idx = order[s:s + 16]
+            acts, pres = native.forward(X[idx], W2, B2)
+            batch_losses.append(native.cross_entropy(acts[-1], Y[idx]))
+            native.sgd_update(W2, B2, *native.backward(acts, pres, W2, Y[idx]), lr)
+        assert losses[epoch] == pytest.approx(np.mean(batch_losses), rel=1e-12)
+        lr *= 0.9
+    for a, b in zip(W + B, W2 + B2):
+        np.testing.assert_array_equal(a, b)
+
+
+# --- the same claims for every implementation -----------------------------------
+
+def test_init_network_is_he_initialised_zero_biased_and_seeded(impl):
+    sizes = [300, 200, 10]
+    kw = {} if impl.name == "pure" else {"dtype": impl.dtype}
+    W, B = impl.api.init_network(sizes, seed=5, **kw)
+    W2, _ = impl.api.init_network(sizes, seed=5, **kw)
+    W3, _ = impl.api.init_network(sizes, seed=6, **kw)
+    assert [np.shape(w) for w in W] == [(300, 200), (200, 10)]
+    assert [np.shape(b) for b in B] == [(1, 200), (1, 10)]
+    assert all(np.all(np.asarray(b) == 0) for b in B)
+    assert np.std(np.asarray(W[0])) == pytest.approx(np.sqrt(2 / 300), rel=0.03)
+    assert np.array_equal(np.asarray(W[0]), np.asarray(W2[0]))
+    assert not np.array_equal(np.asarray(W[0]), np.asarray(W3[0]))
+
+
+def test_softmax_rows_sum_to_one_even_for_huge_logits(impl):
+    W = [impl.make([[1.0, 0.0, -1.0]])]
+    B = [impl.make([[0.0, 0.0, 0.0]])]
+    X = impl.make([[1000.0], [-1000.0], [0.5]])
+    acts, _ = impl.api.forward(X, W, B)
+    probs = np.asarray(acts[-1], dtype=np.float64)
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=10 * impl.rtol)
+    assert probs[0, 0] == pytest.approx(1.0) and probs[1, 2] == pytest.approx(1.0)
+
+
+def test_cross_entropy_is_finite_when_a_probability_is_zero(impl):
+    loss = impl.api.cross_entropy(impl.make([[0.0, 1.0], [0.5, 0.5]]), impl.make([[1.0, 0.0], [0.0, 1.0]]))
+    assert np.isfinite(loss) and loss > 40    # −log(smallest normal)/2: ≥ 43 in float32, large but finite
+
+
+def test_sgd_update_changes_the_callers_arrays_in_place(impl):
+    W, B = [impl.make([[1.0, 2.0]])], [impl.make([[3.0, 4.0]])]
+    w_ref, b_ref = W[0], B[0]
+    impl.api.sgd_update(W, B, [impl.make([[1.0, 1.0]])], [impl.make([[2.0, 0.0]])], 0.5)
+    assert W[0] is w_ref and B[0] is b_ref
+    assert impl.tolist(w_ref) == [[0.5, 1.5]] and impl.tolist(b_ref) == [[2.0, 4.0]]
+
+
+def test_train_lowers_the_loss_on_separable_blobs_and_is_deterministic(impl):
+    rng = np.random.default_rng(0)
+    n = 120
+    labels = np.arange(n) % 2
+    Xl = (rng.standard_normal((n, 2)) * 0.5 + np.where(labels[:, None] == 1, 2.0, -2.0)).tolist()
+    Yl = np.eye(2)[labels].tolist()
+    kw = {} if impl.name == "pure" else {"dtype": impl.dtype}
+    runs = []
+    for _ in range(2):
+        W, B = impl.api.init_network([2, 8, 2], seed=1, **kw)
+        losses = impl.api.train(impl.make(Xl), impl.make(Yl), W, B, epochs=8, batch_size=16,
+                                lr=0.1, decay_rate=0.95, seed=3)
+        runs.append((losses, [impl.tolist(w) for w in W]))
+    losses = runs[0][0]
+    assert len(losses) == 8 and losses[-1] < 0.5 * losses[0]
+    assert runs[0] == runs[1], "same seed and settings must give identical weights"
+    acts, _ = impl.api.forward(impl.make(Xl), W, B)
+    assert np.mean(np.argmax(np.asarray(acts[-1]), axis=1) == labels) >= 0.95
+
+
+# --- native's argument checks ---------------------------------------------------
+
+@pytest.mark.parametrize("case,exc,match", [
+    ("x_wrong_columns", ValueError, "X must have 4 columns"),
+    ("x_int", TypeError, "X must be float32 or float64"),
+    ("x_mixed_dtype", TypeError, "X must be float64"),
+    ("x_1d", ValueError, "X must be 2-D"),
+    ("x_not_contiguous", ValueError, "X must be C-contiguous"),
+    ("x_empty", ValueError, "empty batch"),
+    ("bias_shape", ValueError, r"biases\[0\] must have shape \(1, 5\)"),
+    ("weights_chain", ValueError, r"weights\[1\] must have 5 rows"),
+    ("y_not_onehot", ValueError, "y_onehot row 1 must be one-hot"),
+    ("y_shape", ValueError, r"y_onehot must have shape \(3, 3\)"),
+    ("lr_nan", ValueError, "lr must be a finite real number"),
+    ("lr_str", ValueError, "lr must be a finite real number"),
+])
+def test_native_api_rejects_bad_input_naming_the_argument(case, exc, match):
+    X, Y, W, B = to_impl(IMPLS["native-float64"](), *chapter_case())
+    def run():
+        if case == "x_wrong_columns":
+            native.forward(np.zeros((3, 5)), W, B)
+        elif case == "x_int":
+            native.forward(np.zeros((3, 4), dtype=np.int32), W, B)
+        elif case == "x_mixed_dtype":
+            native.forward(X.astype(np.float32), W, B)
+        elif case == "x_1d":
+            native.forward(X[0], W, B)
+        elif case == "x_not_contiguous":
+            native.forward(np.zeros((3, 8))[:, ::2], W, B)
+        elif case == "x_empty":
+            native.forward(np.zeros((0, 4)), W, B)
+        elif case == "bias_shape":
+            native.forward(X, W, [np.zeros((5,)).reshape(5, 1), B[1]])
+        elif case == "weights_chain":
+            native.forward(X, [W[0], np.zeros((4, 3))], B)
+        elif case == "y_not_onehot":
+            acts, pres = native.forward(X, W, B)
+            bad = Y.copy()
+            bad[1] = [0.5, 0.5, 0.0]
+            native.backward(acts, pres, W, bad)
+        elif case == "y_shape":
+            native.cross_entropy(native.forward(X, W, B)[0][-1], Y[:2])
+        elif case in ("lr_nan", "lr_str"):
+            gw, gb = gradients(native, X, Y, W, B)
+            native.sgd_update(W, B, gw, gb, float("nan") if case == "lr_nan" else "0.1")
+    with pytest.raises(exc, match=match):
+        run()
