@@ -151,7 +151,7 @@ class SourceUnavailable(DataError):
     """A source could not be reached at all (network, pip, missing package)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """The four arrays of an MNIST-shaped dataset, all uint8 and read-only.
 
@@ -166,6 +166,10 @@ class Dataset:
     test_images: np.ndarray
     test_labels: np.ndarray
     source: str = ""
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, train {self.train_images.shape}, "
+                f"test {self.test_images.shape}, from {self.source})")
 
 
 # ----------------------------------------------------------------------------
@@ -525,9 +529,10 @@ def _fetch_from_mirrors(dest_dir: Path, names, dataset: str, progress,
     if timeout is None:
         timeout = MIRROR_TIMEOUT
     dead: dict = {}
-    failures = []
     for file_name in names:
         expected = _SHA256[dataset][file_name]
+        failures = [f"{base}: not asked again after {reason}"
+                    for base, reason in dead.items()]
         for base in MIRRORS:
             if base in dead:
                 continue
@@ -776,12 +781,12 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _describe(problems: dict) -> str:
+def _describe(problems: dict, sep: str = "; ") -> str:
     """'missing a, b; <error naming c>' for the problems found by _read_dir."""
     missing = [n for n, p in problems.items() if isinstance(p, str)]
     parts = [f"missing {', '.join(missing)}"] if missing else []
     parts += [str(p) for p in problems.values() if not isinstance(p, str)]
-    return "; ".join(parts)
+    return sep.join(parts)
 
 
 def _manual_instructions(dataset: str, cache: Path) -> str:
@@ -828,8 +833,8 @@ def load(name: str = "mnist", data_dir=None, *, cache_dir=None,
         arrays, problems = _read_dir(data_dir, dataset)
         if problems:
             raise DataError(
-                f"data directory {data_dir} does not hold valid {pretty} files: "
-                + _describe(problems) + "\n"
+                f"data directory {data_dir} does not hold valid {pretty} files:\n  "
+                + _describe(problems, "\n  ") + "\n"
                 + _manual_instructions(dataset, Path(cache_dir or
                                                      default_cache_dir(dataset))),
                 failures=[(f"data directory {data_dir}", p)

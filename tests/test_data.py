@@ -487,7 +487,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def local_mirror():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", _Handler.files
@@ -559,7 +560,7 @@ def test_unpickler_refuses_any_global_outside_the_numpy_allow_list():
 
 def test_unpickler_refuses_object_arrays():
     payload = pickle.dumps(np.array([1, "a"], dtype=object), protocol=4)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(pickle.UnpicklingError, match="refusing object dtype"):
         data._safe_unpickle(io.BytesIO(payload))
 
 
