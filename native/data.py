@@ -431,6 +431,21 @@ def _atomic_write(dest: Path, chunks: Iterable, expected_sha256: Optional[str],
         raise
 
 
+def _remove_stale_parts(directory: Path, max_age: float = 24 * 3600) -> None:
+    """Delete temporary ``.*.part`` files that a killed process left behind
+    (older than ``max_age`` seconds, so a concurrent download is untouched)."""
+    now = time.time()
+    try:
+        for part in directory.glob(".*.part"):
+            try:
+                if now - part.stat().st_mtime > max_age:
+                    part.unlink()
+            except OSError:
+                pass
+    except OSError:
+        pass
+
+
 def _idx_chunks(arr: np.ndarray):
     """The IDX encoding of a uint8 array: header then the C-order bytes."""
     header = bytes([0, 0, _IDX_DTYPE_UINT8, arr.ndim]) + b"".join(
@@ -852,6 +867,7 @@ def load(name: str = "mnist", data_dir=None, *, cache_dir=None,
             _warn(f"cached file {cache / file_name} is damaged, fetching it "
                   f"again: {problem}")
 
+    _remove_stale_parts(cache)
     tried = [("data directory", "not given (--data-dir / BACKPROP_DATA_DIR)"),
              (f"cache {cache}", _describe(problems))]
     offline = _env_flag("BACKPROP_OFFLINE")

@@ -406,6 +406,20 @@ def test_a_failed_write_keeps_the_previous_file_intact(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
 
 
+def test_stale_temporary_files_from_a_killed_run_are_cleaned_up(tmp_path, fake_mnist, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = cache / ".train-images-idx3-ubyte.123.abcd.part"
+    fresh = cache / ".train-images-idx3-ubyte.456.ef01.part"  # maybe another process's
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    old = time.time() - 2 * 24 * 3600
+    os.utime(stale, (old, old))
+    monkeypatch.setattr(data, "_fetch_from_mirrors", FakeSource(fake_mnist))
+    data.load("mnist", cache_dir=cache)
+    assert not stale.exists() and fresh.exists()
+
+
 def test_fetched_bytes_with_a_wrong_checksum_are_never_renamed_into_place(tmp_path):
     dest = tmp_path / "t10k-labels-idx1-ubyte"
     with pytest.raises(data.ChecksumError, match="t10k-labels-idx1-ubyte"):
