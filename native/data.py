@@ -200,6 +200,18 @@ def _read_exact(stream, n: int) -> bytes:
     return b"".join(chunks)
 
 
+def _known_size(stream) -> Optional[int]:
+    """The total size of an uncompressed stream when it is cheap to know."""
+    if isinstance(stream, io.BytesIO):
+        return len(stream.getbuffer())
+    if isinstance(stream, io.BufferedReader):
+        try:
+            return os.fstat(stream.fileno()).st_size
+        except (OSError, ValueError):
+            return None
+    return None
+
+
 def _dims_text(dims) -> str:
     return "×".join(str(d) for d in dims)
 
@@ -238,7 +250,19 @@ def _read_idx_stream(stream, name: str, hasher=None) -> np.ndarray:
         for d in dims:
             body_size *= d
         expected = header_size + body_size
-        buf = np.empty(expected, dtype=np.uint8)
+        size = _known_size(stream)
+        if size is not None and size != expected:  # say so before allocating
+            what = "truncated" if size < expected else \
+                f"{size - expected} trailing bytes"
+            raise IdxFormatError(
+                f"{name}: expected {expected} bytes for {_dims_text(dims)}, "
+                f"got {size} ({what})")
+        try:
+            buf = np.empty(expected, dtype=np.uint8)
+        except (MemoryError, ValueError):
+            raise IdxFormatError(
+                f"{name}: header claims {_dims_text(dims)} = {expected} bytes, "
+                f"more than can be allocated") from None
         buf[:4] = np.frombuffer(magic, np.uint8)
         buf[4:header_size] = np.frombuffer(raw_dims, np.uint8)
         got = header_size
@@ -886,6 +910,13 @@ def load(name: str = "mnist", data_dir=None, *, cache_dir=None,
         routes.append((f"Debian package dataset-fashion-mnist in "
                        f"{FASHION_SYSTEM_DIR}", None, _fetch_from_system_dir))
 
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        tried.append((f"writing to the cache {cache}",
+                      f"{exc.strerror or exc} (choose another with --cache-dir "
+                      f"or XDG_CACHE_HOME)"))
+        routes = []
     for label, skip, fetch in routes:
         if skip:
             tried.append((label, skip))

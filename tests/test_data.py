@@ -211,6 +211,14 @@ def test_header_cut_short_inside_the_dimensions_is_rejected():
         data.read_idx(raw)
 
 
+def test_absurd_header_dimensions_are_rejected_without_allocating():
+    raw = bytes([0, 0, 8, 3]) + (0xFFFFFFFF).to_bytes(4, "big") * 3
+    with pytest.raises(data.IdxFormatError, match="4294967295×4294967295×4294967295"):
+        data.read_idx(raw)
+    with pytest.raises(data.IdxFormatError, match="more than can be allocated"):
+        data.read_idx(gzip.compress(raw))
+
+
 def test_header_dimensions_that_disagree_with_the_length_are_rejected():
     raw = bytearray(idx_bytes(np.zeros((2, 28, 28), np.uint8)))
     raw[7] = 3  # the header now claims 3 images; the body holds 2
@@ -374,6 +382,14 @@ def test_all_sources_failing_raise_one_error_listing_each_and_naming_data_dir(
         assert expected in message, expected
     assert [label.split()[0] for label, _ in info.value.failures] == [
         "data", "cache", "mirrors", "package"]
+
+
+def test_an_unwritable_cache_location_is_reported_with_the_fix(tmp_path, fake_mnist, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_bytes(b"")
+    monkeypatch.setattr(data, "_fetch_from_mirrors", forbid("mirrors"))
+    with pytest.raises(data.DataError, match="writing to the cache .*--cache-dir"):
+        data.load("mnist", cache_dir=blocker / "cache")
 
 
 # ----------------------------------------------------------------------------
