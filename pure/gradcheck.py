@@ -11,15 +11,18 @@ the relative error of cs231n,
 
     relative_error(a, n) = |a − n| / max(1e-12, |a| + |n|)
 
-(the 1e-12 floor only matters when both are zero, which counts as agreement).
+(the 1e-12 floor only matters when both are (nearly) zero: then they agree).
 In float64 with ε = 1e-5, a correct backprop gives about 1e-9 … 1e-10 on these
-small networks (a little more on the odd tiny gradient entry, where the
-rounding error of L₊ − L₋ weighs more); we call anything ≤ 1e-7 a pass.
-Around 1e-2 means a bug — or a ReLU kink: if some hidden Z lies within ε of 0,
-the numerical gradient itself is wrong there (the command says so). Tiny
-gradient entries (≲ 1e-4) can also exceed 1e-7 on rounding error alone:
-L₊ − L₋ is computed to about 1e-16, so the numerical slope carries an absolute
-error of about 1e-16/ε ≈ 1e-11.
+small networks; we call anything ≤ 1e-7 a pass. Around 1e-2 means a bug.
+
+Two honest exceptions, both failures of the *numerical* side:
+
+* a ReLU kink: if some hidden Z lies within ε of 0, the central difference
+  straddles the corner of max(0, z) and measures neither slope (the command
+  prints a note when that happens; try another seed);
+* a tiny gradient entry (≲ 1e-4): the loss is computed to about 1e-16, so the
+  numerical slope carries an absolute rounding error of about 1e-16/ε ≈ 1e-11,
+  which is large relative to a gradient that small.
 
 Run exercise 3 — the 4→5→3 network with 3 samples — from the command line:
 
@@ -93,11 +96,13 @@ def format_table(rows, header=HEADER):
     """A plain-text table, one line per row, columns aligned; returns a string.
 
     Cells are shown as: shapes (tuples) as ``4×5``, floats as ``1.23e-10``,
-    booleans as ``pass``/``FAIL``, anything else with ``str()``. Rows may have
-    any number of columns, as long as they match ``header``.
+    booleans as ``pass``/``FAIL``, anything else with ``str()`` — so a
+    three-way check can pass its own header and rows, e.g.
+    ``("parameter", "shape", "pure vs numerical", "native vs pure", "result")``.
+    Every row must have as many cells as ``header``.
     """
     def show(cell):
-        if isinstance(cell, bool):
+        if isinstance(cell, bool) or type(cell).__name__ == "bool_":   # NumPy's bool too
             return "pass" if cell else "FAIL"
         if isinstance(cell, tuple):
             return "×".join(str(n) for n in cell)
@@ -105,6 +110,10 @@ def format_table(rows, header=HEADER):
             return f"{cell:.2e}"
         return str(cell)
 
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"table row {i} has {len(row)} cells, expected {len(header)} "
+                             f"(one per header column: {', '.join(header)})")
     lines = [tuple(header)] + [tuple(show(cell) for cell in row) for row in rows]
     widths = [max(len(line[k]) for line in lines) for k in range(len(header))]
     text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
@@ -114,7 +123,7 @@ def format_table(rows, header=HEADER):
 
 
 def backward_with_chapter_bias(activations, pre_activations, weights, y_onehot):
-    """``backward()`` with the bias formula as the chapter prints it: ∂L/∂bᵢ = mean(δ, axis=0).
+    """``backward()`` with the bias formula as the chapter prints it: ∂L/∂bₖ = mean(δₖ, axis=0).
 
     mean(δ) = sum(δ)/m, so this is our correct sum(δ) divided by m once more.
     It exists only to watch the gradient check catch the erratum.
@@ -127,9 +136,9 @@ def backward_with_chapter_bias(activations, pre_activations, weights, y_onehot):
 def random_problem(sizes, samples, seed=0):
     """A seeded network and batch for a gradient check: (X, y_onehot, weights, biases).
 
-    Weights come from ``init_network(sizes, seed)``; biases are small random
-    numbers (zero biases would hide a wrong bias gradient in the forward pass
-    less well); inputs are standard normal; each label is a random class.
+    Weights come from ``init_network(sizes, seed)``; the biases are small random
+    numbers instead of its zeros, so that the check does not sit at a special
+    point; inputs are standard normal; each label is a random class.
     """
     weights, biases = init_network(sizes, seed)
     rng = random.Random(f"gradcheck data, seed {seed}")   # a stream apart from the weights'

@@ -75,9 +75,11 @@ def softmax(Z):
 def forward(X, weights, biases):
     """Run the batch X through the network, keeping what backprop will need.   §5.4
 
-    For each layer i: Zᵢ = Aᵢ₋₁ @ Wᵢ + bᵢ (with A₀ = X), then Aᵢ = ReLU(Zᵢ) on the
-    hidden layers and A_L = Softmax(Z_L) on the last, so each row of A_L is a
-    probability distribution over the classes.
+    For each layer k = 1 … L: Zₖ = Aₖ₋₁ @ Wₖ + bₖ (with A₀ = X), then Aₖ = ReLU(Zₖ)
+    on the hidden layers and A_L = Softmax(Z_L) on the last, so each row of A_L
+    is a probability distribution over the classes. (In the code, layer k is
+    index i = k − 1: ``weights[i]`` is Wₖ, ``pre_activations[i]`` is Zₖ, and
+    ``activations[i]`` is Aᵢ, so that ``activations[0]`` is X.)
 
     Returns ``(activations, pre_activations)`` with
     ``activations = [X, A₁, …, A_L]`` and ``pre_activations = [Z₁, …, Z_L]``.
@@ -89,10 +91,10 @@ def forward(X, weights, biases):
     num_layers = len(weights)
     activations = [X]
     pre_activations = []
-    for i in range(num_layers):
-        Z = add_row(matmul(activations[-1], weights[i]), biases[i])   # Zᵢ = Aᵢ₋₁ @ Wᵢ + bᵢ
+    for i in range(num_layers):                                        # layer k = i + 1
+        Z = add_row(matmul(activations[-1], weights[i]), biases[i])   # Zₖ = Aₖ₋₁ @ Wₖ + bₖ   §5.4
         if i < num_layers - 1:
-            A = apply(relu, Z)                                         # Aᵢ = ReLU(Zᵢ)
+            A = apply(relu, Z)                                         # Aₖ = ReLU(Zₖ)
         else:
             A = softmax(Z)                                             # A_L = Softmax(Z_L)
         pre_activations.append(Z)
@@ -132,15 +134,16 @@ def backward(activations, pre_activations, weights, y_onehot):
     Start from the error signal of the output layer. For softmax followed by
     cross-entropy the chain rule collapses to δ_L = (A_L − Y)/m, where the 1/m
     comes from averaging the loss over the m samples of the batch. Then walk
-    the layers from last to first. For layer i:
+    the layers from last to first. For layer k (code index i = k − 1):
 
-    * ∂L/∂Wᵢ = Aᵢ₋₁ᵀ @ δ — each weight connects an input of the layer to an
+    * ∂L/∂Wₖ = Aₖ₋₁ᵀ @ δₖ — each weight connects an input of the layer to an
       output, so its gradient is (that input) × (that output's error), summed
       over the batch;
-    * ∂L/∂bᵢ = sum(δ, axis=0) — a bias adds to its output for every sample, so
-      its gradient is that output's error summed over the batch;
+    * ∂L/∂bₖ = sum(δₖ, axis=0) — a bias adds to its output for every sample, so
+      its gradient is that output's error summed over the batch (not the mean:
+      the 1/m is already inside δ — see the note in the code);
     * if there is a layer before, hand the error back through the weights and
-      keep it only where the ReLU was open: δ ← (δ @ Wᵢᵀ) * ReLU'(Zᵢ₋₁).
+      keep it only where that layer's ReLU was open: δₖ₋₁ = (δₖ @ Wₖᵀ) * ReLU'(Zₖ₋₁).
 
     Returns ``(grad_w, grad_b)``, matrices shaped like ``weights`` and the biases.
     """
@@ -152,13 +155,12 @@ def backward(activations, pre_activations, weights, y_onehot):
     grad_b = [None] * num_layers
 
     delta = scale(subtract(activations[-1], y_onehot), 1.0 / m)      # δ_L = (A_L − Y) / m   §5.4
-    for i in reversed(range(num_layers)):
-        grad_w[i] = matmul(transpose(activations[i]), delta)         # ∂L/∂Wᵢ = Aᵢ₋₁ᵀ @ δ
-        grad_b[i] = column_sums(delta)                                # ∂L/∂bᵢ = sum(δ, axis=0)
-        # The chapter writes  grad_b[i] = mean(delta, axis=0)  — but δ already
-        # carries the 1/m, so mean() divides by m a second time (see DESIGN.md).
+    for i in reversed(range(num_layers)):                             # layer k = i + 1, L down to 1
+        grad_w[i] = matmul(transpose(activations[i]), delta)         # ∂L/∂Wₖ = Aₖ₋₁ᵀ @ δₖ
+        grad_b[i] = column_sums(delta)                                # ∂L/∂bₖ = sum(δₖ, axis=0)
+        # chapter: np.mean(delta, axis=0)  ✗ δ already holds the 1/m: mean divides by m twice
         if i > 0:
-            delta = hadamard(matmul(delta, transpose(weights[i])),    # δ ← (δ @ Wᵢᵀ) * ReLU'(Zᵢ₋₁)
+            delta = hadamard(matmul(delta, transpose(weights[i])),    # δₖ₋₁ = (δₖ @ Wₖᵀ) * ReLU'(Zₖ₋₁)
                              apply(relu_derivative, pre_activations[i - 1]))
     return grad_w, grad_b
 
@@ -175,6 +177,6 @@ def sgd_update(weights, biases, grad_w, grad_b, lr):
     checks.check_finite_number(lr, "lr")
 
     for i in range(len(weights)):
-        subtract_scaled_in_place(weights[i], grad_w[i], lr)           # Wᵢ ← Wᵢ − η · ∂L/∂Wᵢ
-        subtract_scaled_in_place(biases[i], grad_b[i], lr)            # bᵢ ← bᵢ − η · ∂L/∂bᵢ
+        subtract_scaled_in_place(weights[i], grad_w[i], lr)           # W ← W − η · ∂L/∂W   §5.6
+        subtract_scaled_in_place(biases[i], grad_b[i], lr)            # b ← b − η · ∂L/∂b
 

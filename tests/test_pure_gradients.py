@@ -4,7 +4,7 @@ import pytest
 
 from pure import backward, cross_entropy, forward, numerical_gradient
 from pure.gradcheck import (THRESHOLD, backward_with_chapter_bias, count_relu_kinks,
-                            gradient_check, max_relative_error, random_problem,
+                            format_table, gradient_check, max_relative_error, random_problem,
                             relative_error)
 
 
@@ -122,3 +122,22 @@ def test_max_relative_error_accepts_any_nested_rows_and_rejects_mismatched_shape
 def test_count_relu_kinks_counts_hidden_preactivations_within_eps_of_zero():
     pre_activations = [[[1e-6, 0.5], [-2e-6, -0.1]], [[1e-9, 0.0]]]   # the last layer is not ReLU
     assert count_relu_kinks(pre_activations) == 2
+
+
+def test_format_table_prints_a_header_a_rule_and_one_aligned_line_per_row():
+    text = format_table([("W1", (4, 5), 2.5e-10, True), ("b12", (1, 5), 0.5, False)])
+    assert text.splitlines() == [
+        "parameter  shape  max rel. error  result",
+        "---------  -----  --------------  ------",
+        "W1         4×5    2.50e-10        pass",
+        "b12        1×5    5.00e-01        FAIL",
+    ]
+
+
+def test_format_table_takes_any_header_for_other_comparisons():
+    header = ("parameter", "shape", "pure vs numerical", "native vs pure", "result")
+    lines = format_table([("W1", (4, 5), 1e-10, 0.0, True)], header=header).splitlines()
+    assert lines[0].split("  ")[:3] == ["parameter", "shape", "pure vs numerical"]
+    assert lines[2].split() == ["W1", "4×5", "1.00e-10", "0.00e+00", "pass"]
+    with pytest.raises(ValueError, match="table row 0 has 4 cells, expected 5"):
+        format_table([("W1", (4, 5), 1e-10, True)], header=header)
