@@ -1,0 +1,460 @@
+"""The C kernels of native.kernels against NumPy, on both SIMD paths, and their argument checks.
+
+Tolerances, relative to the magnitude of the result (for matmul: to |op(a)| @ |op(b)|
++ |bias| + |old out|, the scale of the rounding error of any summation order):
+float64 1e-12, float32 1e-5.  References are computed in float64.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from native import kernels as kern
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DTYPES = [np.float64, np.float32]
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
+
+
+def rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def assert_close(got, ref, scale, dtype, what=""):
+    """max |got - ref| / scale <= the dtype's tolerance (prints the largest difference)."""
+    got = np.asarray(got, np.float64)
+    ref = np.asarray(ref, np.float64)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
+    if got.size == 0:
+        return
+    err = np.max(np.abs(got - ref) / np.maximum(scale, np.finfo(np.float64).tiny))
+    tol = RTOL[np.dtype(dtype)]
+    assert err <= tol, f"{what}: largest relative difference {err:.3g} > {tol:g}"
+
+
+# ---------------------------------------------------------------------------
+# matmul
+
+MATMUL_SHAPES = [  # (M, N, K)
+    (1, 1, 1), (1, 13, 7), (9, 1, 5), (7, 13, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784),
+    (784, 64, 64), (6, 16, 256), (13, 17, 300), (64, 10, 32),
+]
+
+
+def matmul_case(rng, dtype, M, N, K, trans_a, trans_b, with_bias, accumulate):
+    a = rand(rng, (K, M) if trans_a else (M, K), dtype)
+    b = rand(rng, (N, K) if trans_b else (K, N), dtype)
+    bias = rand(rng, (1, N), dtype) if with_bias else None
+    out = rand(rng, (M, N), dtype) if accumulate else None
+    opa = (a.T if trans_a else a).astype(np.float64)
+    opb = (b.T if trans_b else b).astype(np.float64)
+    ref = opa @ opb
+    scale = np.abs(opa) @ np.abs(opb)
+    for extra in (bias, out):
+        if extra is not None:
+            ref = ref + extra.astype(np.float64)
+            scale = scale + np.abs(extra.astype(np.float64))
+    got = kern.matmul(a, b, out, trans_a=trans_a, trans_b=trans_b, bias=bias, accumulate=accumulate)
+    return got, ref, scale + 1.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", MATMUL_SHAPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_matmul_matches_numpy_for_every_transpose_combination(dtype, M, N, K, trans_a, trans_b):
+    rng = np.random.default_rng(M * 1000 + N * 10 + K)
+    got, ref, scale = matmul_case(rng, dtype, M, N, K, trans_a, trans_b, False, False)
+    assert got.dtype == dtype and got.shape == (M, N)
+    assert_close(got, ref, scale, dtype, f"{M}x{N}x{K} ta={trans_a} tb={trans_b}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784)])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("with_bias,accumulate", [(True, False), (False, True), (True, True)])
+def test_matmul_adds_bias_and_accumulates_into_out(dtype, M, N, K, trans_a, trans_b, with_bias, accumulate):
+    rng = np.random.default_rng(7)
+    got, ref, scale = matmul_case(rng, dtype, M, N, K, trans_a, trans_b, with_bias, accumulate)
+    assert_close(got, ref, scale, dtype, f"bias={with_bias} accumulate={accumulate}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_writes_into_the_given_out_and_returns_it(dtype):
+    rng = np.random.default_rng(1)
+    a, b = rand(rng, (5, 4), dtype), rand(rng, (4, 3), dtype)
+    out = np.full((5, 3), np.nan, dtype)
+    assert kern.matmul(a, b, out) is out
+    assert_close(out, a.astype(np.float64) @ b, np.abs(a) @ np.abs(b) + 1, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_with_k_zero_gives_bias_or_zero_or_leaves_out(dtype):
+    a, b = np.empty((3, 0), dtype), np.empty((0, 4), dtype)
+    bias = np.arange(4, dtype=dtype).reshape(1, 4)
+    assert np.array_equal(kern.matmul(a, b), np.zeros((3, 4)))
+    assert np.array_equal(kern.matmul(a, b, bias=bias), np.broadcast_to(bias, (3, 4)))
+    out = np.ones((3, 4), dtype)
+    kern.matmul(a, b, out, bias=bias, accumulate=True)
+    assert np.array_equal(out, 1 + np.broadcast_to(bias, (3, 4)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape_a,shape_b", [((0, 5), (5, 3)), ((4, 5), (5, 0)), ((0, 0), (0, 0))])
+def test_matmul_with_an_empty_dimension_returns_an_empty_result(dtype, shape_a, shape_b):
+    got = kern.matmul(np.ones(shape_a, dtype), np.ones(shape_b, dtype))
+    assert got.shape == (shape_a[0], shape_b[1]) and got.dtype == dtype
+
+
+# ---------------------------------------------------------------------------
+# element-wise kernels, softmax, losses, gather
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (64, 64), (3, 1001), (0, 5)])
+def test_relu_and_relu_backward_match_numpy(dtype, shape):
+    rng = np.random.default_rng(2)
+    z = rand(rng, shape, dtype)
+    z.flat[::3] = 0.0                                   # ReLU'(0) = 0, as (z > 0) says
+    assert np.array_equal(kern.relu(z), np.maximum(z, 0))
+    delta = rand(rng, shape, dtype)
+    expected = delta * (z > 0)
+    assert kern.relu_backward(delta, z) is delta
+    assert np.array_equal(delta, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_works_in_place(dtype):
+    z = np.array([[-1.0, 0.0, 2.5, -0.5]], dtype)
+    assert kern.relu(z, out=z) is z
+    assert np.array_equal(z, [[0, 0, 2.5, 0]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (784, 64), (1, 10), (0, 3)])
+def test_sgd_update_matches_numpy_in_place(dtype, shape):
+    rng = np.random.default_rng(3)
+    param, grad = rand(rng, shape, dtype), rand(rng, shape, dtype)
+    expected = param - dtype(0.1) * grad
+    assert kern.sgd_update(param, grad, 0.1) is param
+    assert_close(param, expected, np.abs(expected) + 1, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (64, 64), (7, 13), (0, 4), (3, 0)])
+def test_column_sum_is_the_sum_over_rows(dtype, shape):
+    rng = np.random.default_rng(4)
+    a = rand(rng, shape, dtype)
+    got = kern.column_sum(a)
+    assert got.shape == (1, shape[1])
+    ref = a.astype(np.float64).sum(axis=0, keepdims=True)
+    assert_close(got, ref, np.abs(a).sum(axis=0, keepdims=True) + 1, dtype)
+
+
+def np_softmax(z):
+    z = z.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (64, 10), (7, 13), (0, 10)])
+def test_softmax_matches_numpy(dtype, shape):
+    rng = np.random.default_rng(5)
+    z = 3 * rand(rng, shape, dtype)
+    got = kern.softmax(z)
+    assert_close(got, np_softmax(z), 1.0, dtype)
+    if shape[0]:
+        assert_close(got.sum(axis=1), np.ones(shape[0]), 1.0, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_is_stable_for_logits_like_1000(dtype):
+    z = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1001.0, -1002.0]], dtype)
+    p = kern.softmax(z)
+    assert np.all(np.isfinite(p))
+    assert_close(p, np_softmax(z), 1.0, dtype)
+    assert kern.softmax(z, out=z) is z                      # in place
+    assert_close(z, p, 1.0, dtype)
+
+
+def np_cross_entropy(p, y):
+    return -np.sum(y * np.log(np.maximum(p.astype(np.float64), np.finfo(p.dtype).tiny))) / p.shape[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_matches_numpy(dtype):
+    rng = np.random.default_rng(6)
+    p = np_softmax(rand(rng, (64, 10), dtype)).astype(dtype)
+    y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 64)]
+    assert abs(kern.cross_entropy(p, y) - np_cross_entropy(p, y)) <= RTOL[np.dtype(dtype)] * 10
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_is_finite_for_a_probability_of_exactly_zero(dtype):
+    p = np.array([[0.0, 1.0], [0.5, 0.5]], dtype)
+    y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype)
+    loss = kern.cross_entropy(p, y)
+    assert np.isfinite(loss)
+    expected = (-np.log(np.finfo(dtype).tiny) - np.log(0.5)) / 2
+    assert abs(loss - expected) <= 1e-6 * expected
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_output_delta_is_p_minus_y_over_m(dtype):
+    rng = np.random.default_rng(8)
+    p, y = rand(rng, (64, 10), dtype), rand(rng, (64, 10), dtype)
+    assert_close(kern.output_delta(p, y), (p.astype(np.float64) - y) / 64, 1.0, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N", [(1, 1), (64, 10), (7, 13), (0, 10)])
+@pytest.mark.parametrize("label_dtype", [np.int32, np.int64, np.uint8])
+def test_softmax_xent_delta_equals_softmax_then_cross_entropy_then_delta(dtype, M, N, label_dtype):
+    rng = np.random.default_rng(9)
+    z = 3 * rand(rng, (M, N), dtype)
+    labels = rng.integers(0, N, M).astype(label_dtype)
+    labels_before = labels.copy()
+    probs = np.empty((M, N), dtype)
+    loss, delta = kern.softmax_xent_delta(z, labels, probs=probs)
+    p = np_softmax(z)
+    y = np.eye(N)[labels] if M else np.zeros((0, N))
+    assert_close(probs, p, 1.0, dtype, "probs")
+    assert_close(delta, (p - y) / max(M, 1), 1.0, dtype, "delta")
+    ref_loss = -np.sum(np.log(p[np.arange(M), labels])) / M if M else 0.0
+    assert abs(loss - ref_loss) <= RTOL[np.dtype(dtype)] * (1 + abs(ref_loss)) * 10
+    assert np.array_equal(labels, labels_before) and labels.dtype == label_dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_xent_delta_is_finite_for_logits_like_1000(dtype):
+    z = np.array([[1000.0, -1000.0, 0.0]], dtype)
+    loss, delta = kern.softmax_xent_delta(z, np.array([1], np.int32))
+    assert np.isfinite(loss) and abs(loss - 2000.0) <= 2000.0 * RTOL[np.dtype(dtype)]
+    assert np.all(np.isfinite(delta))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("idx_dtype", [np.int64, np.int32, np.uint16])
+def test_gather_scale_gathers_rows_and_scales_them(dtype, idx_dtype):
+    rng = np.random.default_rng(10)
+    images = rng.integers(0, 256, (100, 784), dtype=np.uint8)
+    idx = rng.integers(0, 100, 64).astype(idx_dtype)
+    out = np.empty((64, 784), dtype)
+    assert kern.gather_scale(images, idx, 1 / 255, out) is out
+    assert np.array_equal(out, images[idx].astype(dtype) * dtype(1 / 255))
+    assert kern.gather_scale(images, idx[:0], 0.5, dtype=dtype).shape == (0, 784)
+
+
+def test_simd_path_and_openmp_threads_report_what_the_library_uses():
+    assert kern.simd_path() in ("avx2-fma", "generic")
+    assert kern.openmp_threads() >= 1
+
+
+# ---------------------------------------------------------------------------
+# The portable path, forced in a subprocess.
+
+GENERIC_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from native import kernels as kern
+    assert kern.simd_path() == "generic", kern.simd_path()
+    rng = np.random.default_rng(0)
+    for dt, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        for M, N, Kd in ((1, 1, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784)):
+            for ta in (False, True):
+                for tb in (False, True):
+                    a = rng.standard_normal((Kd, M) if ta else (M, Kd)).astype(dt)
+                    b = rng.standard_normal((N, Kd) if tb else (Kd, N)).astype(dt)
+                    bias = rng.standard_normal((1, N)).astype(dt)
+                    opa, opb = (a.T if ta else a).astype(float), (b.T if tb else b).astype(float)
+                    got = kern.matmul(a, b, trans_a=ta, trans_b=tb, bias=bias)
+                    err = np.abs(got - (opa @ opb + bias)) / (np.abs(opa) @ np.abs(opb) + np.abs(bias) + 1)
+                    assert err.max() <= tol, (dt, M, N, Kd, ta, tb, err.max())
+        z = rng.standard_normal((64, 10)).astype(dt)
+        assert np.array_equal(kern.relu(z), np.maximum(z, 0))
+        d = z.copy(); kern.relu_backward(d, z); assert np.array_equal(d, z * (z > 0))
+        p = z.copy(); kern.sgd_update(p, z, 0.5); assert np.allclose(p, z - dt(0.5) * z, rtol=tol)
+        e = np.exp(z - z.max(1, keepdims=True)); e /= e.sum(1, keepdims=True)
+        assert np.allclose(kern.softmax(z), e, rtol=0, atol=tol)
+        labels = rng.integers(0, 10, 64)
+        loss, delta = kern.softmax_xent_delta(z, labels)
+        assert np.allclose(delta, (e - np.eye(10)[labels]) / 64, rtol=0, atol=tol)
+        assert np.allclose(kern.column_sum(z), z.sum(0, keepdims=True), rtol=0, atol=tol * 100)
+        img = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+        assert np.array_equal(kern.gather_scale(img, np.array([3, 0, 19]), 0.5, dtype=dt),
+                              img[[3, 0, 19]].astype(dt) * dt(0.5))
+    print("generic ok")
+""")
+
+
+def run_python(script, **env):
+    full_env = dict(os.environ, **env)
+    full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_forced_generic_path_reports_generic_and_matches_numpy():
+    r = run_python(GENERIC_SCRIPT, BACKPROP_FORCE_GENERIC="1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "generic ok" in r.stdout
+
+
+# ---------------------------------------------------------------------------
+# Bad input: every wrapper x each kind of wrong argument raises TypeError/ValueError
+# naming the argument.  Each case: (exception, word the message must contain, call).
+
+def _bad_cases():
+    f8, f4 = np.float64, np.float32
+    A = np.ones((4, 3))
+    B = np.ones((3, 5))
+    Z = np.ones((4, 5))
+    ro = np.ones((4, 5))
+    ro.flags.writeable = False
+    img = np.zeros((10, 6), np.uint8)
+    lab = np.array([0, 1, 2, 3], np.int32)
+    cases = {
+        # matmul
+        "matmul a list": (TypeError, "a", lambda: kern.matmul([[1.0]], B)),
+        "matmul a int32": (TypeError, "int32", lambda: kern.matmul(A.astype(np.int32), B)),
+        "matmul a big-endian": (TypeError, "byte order", lambda: kern.matmul(A.astype(">f8"), B)),
+        "matmul b float32": (TypeError, "b", lambda: kern.matmul(A, B.astype(f4))),
+        "matmul a 1-D": (ValueError, "a", lambda: kern.matmul(np.ones(3), B)),
+        "matmul a 3-D": (ValueError, "a", lambda: kern.matmul(np.ones((2, 4, 3)), B)),
+        "matmul shapes": (ValueError, "(785, 64)", lambda: kern.matmul(np.ones((64, 784)), np.ones((785, 64)))),
+        "matmul a strided": (ValueError, "ascontiguousarray", lambda: kern.matmul(np.ones((4, 6))[:, ::2], B)),
+        "matmul b transposed view": (ValueError, "b", lambda: kern.matmul(A, np.ones((5, 3)).T)),
+        "matmul out read-only": (ValueError, "out", lambda: kern.matmul(A, B, ro)),
+        "matmul out shape": (ValueError, "out", lambda: kern.matmul(A, B, np.ones((5, 4)))),
+        "matmul out dtype": (TypeError, "out", lambda: kern.matmul(A, B, np.ones((4, 5), f4))),
+        "matmul out overlaps a": (ValueError, "overlap", lambda: kern.matmul((q := np.ones((4, 4))), np.eye(4), q)),
+        "matmul out overlaps b": (ValueError, "overlap", lambda: kern.matmul(np.eye(4), (q := np.ones((4, 4))), q)),
+        "matmul bias shape": (ValueError, "bias", lambda: kern.matmul(A, B, bias=np.ones((1, 4)))),
+        "matmul bias dtype": (TypeError, "bias", lambda: kern.matmul(A, B, bias=np.ones((1, 5), f4))),
+        "matmul trans flag int": (TypeError, "trans_a", lambda: kern.matmul(A.T.copy(), B, trans_a=1)),
+        "matmul accumulate without out": (ValueError, "out", lambda: kern.matmul(A, B, accumulate=True)),
+        # relu
+        "relu z int": (TypeError, "z", lambda: kern.relu(np.ones((2, 2), np.int64))),
+        "relu z 1-D": (ValueError, "z", lambda: kern.relu(np.ones(3))),
+        "relu z strided": (ValueError, "z", lambda: kern.relu(Z[:, ::2])),
+        "relu out read-only": (ValueError, "out", lambda: kern.relu(Z, ro)),
+        "relu out shape": (ValueError, "out", lambda: kern.relu(Z, np.ones((5, 4)))),
+        "relu out dtype": (TypeError, "out", lambda: kern.relu(Z, np.ones((4, 5), f4))),
+        "relu out partial overlap": (ValueError, "overlap", lambda: kern.relu((w := np.ones((5, 5)))[:4], w[1:])),
+        # relu_backward
+        "relu_backward delta read-only": (ValueError, "delta", lambda: kern.relu_backward(ro, Z)),
+        "relu_backward z dtype": (TypeError, "z", lambda: kern.relu_backward(Z.copy(), Z.astype(f4))),
+        "relu_backward shapes": (ValueError, "z", lambda: kern.relu_backward(Z.copy(), np.ones((5, 4)))),
+        "relu_backward delta transposed": (ValueError, "delta", lambda: kern.relu_backward(np.ones((5, 4)).T, Z)),
+        "relu_backward delta big-endian": (TypeError, "delta", lambda: kern.relu_backward(Z.astype(">f8"), Z)),
+        "relu_backward delta tuple": (TypeError, "delta", lambda: kern.relu_backward((1.0,), Z)),
+        # sgd_update
+        "sgd lr string": (TypeError, "lr", lambda: kern.sgd_update(Z.copy(), Z, "0.1")),
+        "sgd lr NaN": (ValueError, "lr", lambda: kern.sgd_update(Z.copy(), Z, float("nan"))),
+        "sgd lr inf": (ValueError, "lr", lambda: kern.sgd_update(Z.copy(), Z, float("inf"))),
+        "sgd lr bool": (TypeError, "lr", lambda: kern.sgd_update(Z.copy(), Z, True)),
+        "sgd lr complex": (TypeError, "lr", lambda: kern.sgd_update(Z.copy(), Z, 1j)),
+        "sgd param read-only": (ValueError, "param", lambda: kern.sgd_update(ro, Z, 0.1)),
+        "sgd grad shape": (ValueError, "grad", lambda: kern.sgd_update(Z.copy(), np.ones((4, 4)), 0.1)),
+        "sgd mixed dtypes": (TypeError, "grad", lambda: kern.sgd_update(Z.copy(), Z.astype(f4), 0.1)),
+        "sgd param overlaps grad": (ValueError, "overlap", lambda: kern.sgd_update((w := np.ones((5, 5)))[:4], w[1:], 0.1)),
+        "sgd param strided": (ValueError, "param", lambda: kern.sgd_update(np.ones((4, 10))[:, ::2], Z, 0.1)),
+        # column_sum
+        "column_sum a 1-D": (ValueError, "a", lambda: kern.column_sum(np.ones(4))),
+        "column_sum out shape": (ValueError, "out", lambda: kern.column_sum(Z, np.ones((5,)))),
+        "column_sum out wrong (1, N)": (ValueError, "out", lambda: kern.column_sum(Z, np.ones((1, 4)))),
+        "column_sum out read-only": (ValueError, "out", lambda: kern.column_sum(Z, _readonly((1, 5)))),
+        # softmax
+        "softmax z bool": (TypeError, "z", lambda: kern.softmax(np.ones((2, 2), bool))),
+        "softmax out dtype": (TypeError, "out", lambda: kern.softmax(Z, np.ones((4, 5), f4))),
+        "softmax z strided": (ValueError, "z", lambda: kern.softmax(np.ones((4, 10))[:, ::2])),
+        # cross_entropy / output_delta
+        "cross_entropy shapes": (ValueError, "y_onehot", lambda: kern.cross_entropy(Z, np.ones((4, 4)))),
+        "cross_entropy mixed": (TypeError, "y_onehot", lambda: kern.cross_entropy(Z, Z.astype(f4))),
+        "cross_entropy probs list": (TypeError, "probs", lambda: kern.cross_entropy([[1.0]], Z)),
+        "output_delta out overlaps probs": (ValueError, "overlap", lambda: kern.output_delta((p := Z.copy()), Z, p)),
+        "output_delta out shape": (ValueError, "out", lambda: kern.output_delta(Z, Z, np.ones((4, 4)))),
+        # softmax_xent_delta
+        "sxd labels out of range": (ValueError, "labels", lambda: kern.softmax_xent_delta(Z, np.array([0, 1, 2, 5], np.int32))),
+        "sxd labels negative": (ValueError, "labels", lambda: kern.softmax_xent_delta(Z, np.array([0, -1, 2, 3]))),
+        "sxd labels too big for int32": (ValueError, "labels", lambda: kern.softmax_xent_delta(Z, np.array([0, 1, 2, 2**32]))),
+        "sxd labels float": (TypeError, "labels", lambda: kern.softmax_xent_delta(Z, lab.astype(f8))),
+        "sxd labels list": (TypeError, "labels", lambda: kern.softmax_xent_delta(Z, [0, 1, 2, 3])),
+        "sxd labels length": (ValueError, "labels", lambda: kern.softmax_xent_delta(Z, lab[:3])),
+        "sxd labels 2-D": (ValueError, "labels", lambda: kern.softmax_xent_delta(Z, lab.reshape(2, 2))),
+        "sxd delta read-only": (ValueError, "delta", lambda: kern.softmax_xent_delta(Z, lab, ro)),
+        "sxd delta dtype": (TypeError, "delta", lambda: kern.softmax_xent_delta(Z, lab, np.ones((4, 5), f4))),
+        "sxd probs shape": (ValueError, "probs", lambda: kern.softmax_xent_delta(Z, lab, None, np.ones((5, 4)))),
+        "sxd delta overlaps z": (ValueError, "overlap", lambda: kern.softmax_xent_delta((q := Z.copy()), lab, q)),
+        "sxd probs overlaps delta": (ValueError, "overlap", lambda: kern.softmax_xent_delta(Z, lab, (q := Z.copy()), q)),
+        # gather_scale
+        "gather idx out of range": (ValueError, "idx", lambda: kern.gather_scale(img, np.array([0, 10]), 0.5)),
+        "gather idx negative": (ValueError, "idx", lambda: kern.gather_scale(img, np.array([-1]), 0.5)),
+        "gather idx huge uint64": (ValueError, "idx", lambda: kern.gather_scale(img, np.array([2**63 + 1], np.uint64), 0.5)),
+        "gather idx float": (TypeError, "idx", lambda: kern.gather_scale(img, np.array([0.0]), 0.5)),
+        "gather images float": (TypeError, "images", lambda: kern.gather_scale(img.astype(f4), np.array([0]), 0.5)),
+        "gather images 1-D": (ValueError, "images", lambda: kern.gather_scale(np.zeros(6, np.uint8), np.array([0]), 0.5)),
+        "gather images strided": (ValueError, "images", lambda: kern.gather_scale(img[:, ::2], np.array([0]), 0.5)),
+        "gather scale NaN": (ValueError, "scale", lambda: kern.gather_scale(img, np.array([0]), float("nan"))),
+        "gather scale bool": (TypeError, "scale", lambda: kern.gather_scale(img, np.array([0]), False)),
+        "gather scale None": (TypeError, "scale", lambda: kern.gather_scale(img, np.array([0]), None)),
+        "gather out shape": (ValueError, "out", lambda: kern.gather_scale(img, np.array([0, 1]), 0.5, np.ones((1, 6)))),
+        "gather out int": (TypeError, "out", lambda: kern.gather_scale(img, np.array([0]), 0.5, np.ones((1, 6), np.int32))),
+        "gather out read-only": (ValueError, "out", lambda: kern.gather_scale(img, np.arange(4), 0.5, _readonly((4, 6)))),
+        "gather dtype int": (TypeError, "dtype", lambda: kern.gather_scale(img, np.array([0]), 0.5, dtype=np.int32)),
+    }
+    return cases
+
+
+def _readonly(shape):
+    a = np.ones(shape)
+    a.flags.writeable = False
+    return a
+
+
+BAD = _bad_cases()
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_argument_raises_an_error_naming_it(case):
+    exc, word, call = BAD[case]
+    with pytest.raises(exc) as info:
+        call()
+    message = str(info.value)
+    assert word in message, f"{case}: {message!r} does not mention {word!r}"
+    assert message.split(":")[0] in {"matmul", "relu", "relu_backward", "sgd_update", "column_sum", "softmax",
+                                     "cross_entropy", "output_delta", "softmax_xent_delta", "gather_scale"}, message
+
+
+def test_in_place_targets_are_refused_not_copied():
+    ro = _readonly((4, 5))
+    before = ro.copy()
+    with pytest.raises(ValueError):
+        kern.sgd_update(ro, np.ones((4, 5)), 0.1)
+    assert np.array_equal(ro, before)
+    strided = np.ones((4, 10))
+    with pytest.raises(ValueError):
+        kern.relu_backward(strided[:, ::2], np.ones((4, 5)))
+    assert np.array_equal(strided, np.ones((4, 10)))
+
+
+def test_the_interpreter_survives_every_bad_input():
+    script = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, "tests")
+        import test_kernels as t
+        n = 0
+        for name, (exc, word, call) in t.BAD.items():
+            try:
+                call()
+            except (TypeError, ValueError):
+                n += 1
+            else:
+                print("no error for", name); sys.exit(1)
+        print("survived", n)
+    """)
+    r = run_python(script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"survived {len(BAD)}" in r.stdout
