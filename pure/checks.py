@@ -3,8 +3,9 @@
 The network code trusts its inputs, so that it can read like the chapter. These
 helpers run once at each public entry point (``init_network``, ``forward``,
 ``cross_entropy``, ``backward``, ``sgd_update``, ``train``) and turn a wrong
-input into a ``ValueError`` (or a ``TypeError`` for the wrong kind of object)
-that names the argument, what was expected and what came, e.g.::
+input into a ``ValueError`` (a ``TypeError`` only for the wrong kind of object:
+an array instead of a list, a string instead of a number) that names the
+argument, what was expected and what came, e.g.::
 
     ValueError: X row 2 has 3 entries, expected 4
 """
@@ -34,8 +35,8 @@ def check_matrix(M, name):
     cols = None
     for i, row in enumerate(M):
         if not isinstance(row, (list, tuple)):
-            raise TypeError(f"{name} row {i} must be a list of numbers, got {_describe(row)}"
-                            f" — a matrix is a list of rows, e.g. [[1.0, 2.0]]")
+            raise ValueError(f"{name} row {i} must be a list of numbers, got {_describe(row)}"
+                             f" — a matrix is a list of rows, e.g. [[1.0, 2.0]]")
         if cols is None:
             cols = len(row)
             if cols == 0:
@@ -118,7 +119,16 @@ def check_same_shapes(params, grads, name, grad_name):
                          f"(one per matrix in {name})")
     for i, (P, G) in enumerate(zip(params, grads)):
         rows, cols = check_matrix(P, f"{name}[{i}]")
+        check_rows_are_lists(P, f"{name}[{i}]")
         check_shape(G, f"{grad_name}[{i}]", rows, cols, why=f"the shape of {name}[{i}]")
+
+
+def check_rows_are_lists(M, name):
+    """Check that M's rows are lists, which can be changed in place (tuples cannot)."""
+    for i, row in enumerate(M):
+        if not isinstance(row, list):
+            raise TypeError(f"{name} row {i} is a {type(row).__name__}; it is updated in "
+                            f"place, so it must be a list")
 
 
 def check_sizes(sizes):

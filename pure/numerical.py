@@ -25,6 +25,7 @@ def numerical_gradient(loss_fn, param, eps=EPS):
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function of no arguments, got {type(loss_fn).__name__}")
     rows, cols = checks.check_matrix(param, "param")
+    checks.check_rows_are_lists(param, "param")
     checks.check_finite_number(eps, "eps")
 
     grad = [[0.0] * cols for _ in range(rows)]

@@ -94,7 +94,7 @@ def test_forward_rejects_a_non_number_entry_naming_where_it_is(net):
 
 def test_forward_rejects_a_flat_list_as_x(net):
     _, _, weights, biases = net
-    with pytest.raises(TypeError, match=r"X row 0 must be a list of numbers"):
+    with pytest.raises(ValueError, match=r"X row 0 must be a list of numbers, got 0.1 \(float\)"):
         forward([0.1, 0.2, 0.3, 0.4], weights, biases)
 
 
@@ -265,3 +265,22 @@ def test_train_rejects_bad_input_before_changing_any_weight(net):
 def test_numerical_gradient_rejects_a_ragged_param():
     with pytest.raises(ValueError, match=r"param row 1 has 1 entries, expected 2"):
         numerical_gradient(lambda: 0.0, [[1.0, 2.0], [3.0]])
+
+
+def test_numerical_gradient_rejects_a_param_it_cannot_change_in_place():
+    with pytest.raises(TypeError, match=r"param row 0 is a tuple; .* must be a list"):
+        numerical_gradient(lambda: 0.0, [(1.0, 2.0)])
+
+
+def test_sgd_update_rejects_rows_it_cannot_change_in_place():
+    with pytest.raises(TypeError, match=r"weights\[0\] row 0 is a tuple"):
+        sgd_update([[(1.0, 2.0)]], [[[0.0, 0.0]]], [[[0.0, 0.0]]], [[[0.0, 0.0]]], 0.1)
+
+
+def test_forward_points_an_array_user_to_tolist(net):
+    class FakeArray:                       # stands in for numpy.ndarray without importing NumPy
+        def tolist(self):
+            return []
+    _, _, weights, biases = net
+    with pytest.raises(TypeError, match=r"X must be a list of rows, got FakeArray .*\.tolist\(\)"):
+        forward(FakeArray(), weights, biases)
