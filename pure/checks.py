@@ -23,8 +23,13 @@ def _describe(value):
     return f"{text} ({type(value).__name__})"
 
 
-def check_matrix(M, name):
-    """Check that M is a non-empty rectangular list of rows of numbers; return its shape."""
+def check_matrix(M, name, cols=None):
+    """Check that M is a non-empty rectangular list of rows of numbers; return its shape.
+
+    If the rows differ in length, the message names the first row that is not
+    ``cols`` long (when given: the width the caller expects) or, failing that,
+    not as long as row 0.
+    """
     if not isinstance(M, (list, tuple)):
         hint = " (pure works on lists; call .tolist() on an array, or use native)" \
             if hasattr(M, "tolist") else ""
@@ -32,22 +37,22 @@ def check_matrix(M, name):
     if len(M) == 0:
         raise ValueError(f"{name} is empty: expected at least one row "
                          "(an empty batch has no loss and no gradient)")
-    cols = None
     for i, row in enumerate(M):
         if not isinstance(row, (list, tuple)):
             raise ValueError(f"{name} row {i} must be a list of numbers, got {_describe(row)}"
                              f" — a matrix is a list of rows, e.g. [[1.0, 2.0]]")
-        if cols is None:
-            cols = len(row)
-            if cols == 0:
-                raise ValueError(f"{name} row 0 has 0 entries, expected at least 1")
-        elif len(row) != cols:
-            raise ValueError(f"{name} row {i} has {len(row)} entries, expected {cols} "
-                             f"(like row 0)")
+        if len(row) == 0:
+            raise ValueError(f"{name} row {i} has 0 entries, expected at least 1")
         for j, x in enumerate(row):
             if not isinstance(x, _NUMBER_TYPES) or isinstance(x, bool):
                 raise TypeError(f"{name} row {i} entry {j} is {_describe(x)}, expected a number")
-    return len(M), cols
+
+    lengths = [len(row) for row in M]
+    if len(set(lengths)) > 1:
+        expected, like = (cols, "") if cols in lengths else (lengths[0], " (like row 0)")
+        i = next(i for i, n in enumerate(lengths) if n != expected)
+        raise ValueError(f"{name} row {i} has {lengths[i]} entries, expected {expected}{like}")
+    return len(M), lengths[0]
 
 
 def check_shape(M, name, rows=None, cols=None, why=""):
@@ -55,7 +60,7 @@ def check_shape(M, name, rows=None, cols=None, why=""):
 
     ``why`` is appended to the message to say where the expectation comes from.
     """
-    r, c = check_matrix(M, name)
+    r, c = check_matrix(M, name, cols)
     suffix = f" ({why})" if why else ""
     if rows is not None and r != rows:
         raise ValueError(f"{name} has {r} rows, expected {rows}{suffix}")

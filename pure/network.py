@@ -172,6 +172,7 @@ def sgd_update(weights, biases, grad_w, grad_b, lr):
     The matrices are changed in place (their own rows are updated), so anyone
     holding a reference to ``weights[i]`` sees the new values. Returns None.
     """
+    checks.check_network(weights, biases)
     checks.check_same_shapes(weights, grad_w, "weights", "grad_w")
     checks.check_same_shapes(biases, grad_b, "biases", "grad_b")
     checks.check_finite_number(lr, "lr")

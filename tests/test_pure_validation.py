@@ -26,6 +26,18 @@ def test_forward_rejects_a_ragged_batch_naming_the_row(net):
         forward(X, weights, biases)
 
 
+def test_forward_names_the_short_row_even_when_it_is_row_0(net):
+    X, _, weights, biases = net
+    X[0] = [0.1, 0.2, 0.3]
+    with pytest.raises(ValueError, match=r"X row 0 has 3 entries, expected 4$"):
+        forward(X, weights, biases)
+
+
+def test_a_ragged_matrix_with_no_expected_width_is_measured_against_row_0():
+    with pytest.raises(ValueError, match=r"probs row 1 has 1 entries, expected 2 \(like row 0\)"):
+        cross_entropy([[0.5, 0.5], [1.0]], [[1.0, 0.0], [1.0, 0.0]])
+
+
 def test_forward_rejects_x_with_the_wrong_number_of_features(net):
     _, _, weights, biases = net
     with pytest.raises(ValueError, match=r"X has 3 columns, expected 4 .*weights\[0\] has 4 rows"):
@@ -195,6 +207,12 @@ def test_sgd_update_rejects_gradients_of_another_shape(net):
     grad_b = [[[0.0] * 5], [[0.0] * 3]]
     with pytest.raises(ValueError, match=r"grad_w\[1\] has 2 columns, expected 3"):
         sgd_update(weights, biases, grad_w, grad_b, 0.1)
+
+
+def test_sgd_update_rejects_biases_that_do_not_match_the_weights(net):
+    _, _, weights, biases = net
+    with pytest.raises(ValueError, match=r"biases must be a list of 2 one-row matrices .*got 1"):
+        sgd_update(weights, biases[:1], [[[0.0] * 5] * 4, [[0.0] * 3] * 5], [[[0.0] * 5]], 0.1)
 
 
 def test_sgd_update_rejects_a_non_finite_learning_rate(net):
