@@ -201,8 +201,47 @@ static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64
     }
 }
 
-/* The blocked driver, once per type (see the comment above ukernel_f32). */
-#define BP_GEMM_AVX2(TS_, T_, NR_, NC_)                                                         \
+/* Transposing packers for trans_b: an 8x8 (float) / 4x4 (double) block of the
+   source (rows j, columns k, row stride lds) becomes rows k of dst (stride ldd). */
+static inline void transpose8x8_ps(const float *src, int64_t lds, float *dst, int64_t ldd)
+{
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds),
+           r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds),
+           r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds),
+           r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+           t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+           t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+           s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+           s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_store_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_store_ps(dst + ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_store_ps(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_store_ps(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_store_ps(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_store_ps(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_store_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_store_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, int64_t ldd)
+{
+    __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds),
+            r2 = _mm256_loadu_pd(src + 2 * lds), r3 = _mm256_loadu_pd(src + 3 * lds);
+    __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1),
+            t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_store_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_store_pd(dst + ldd, _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_store_pd(dst + 2 * ldd, _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_store_pd(dst + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+
+/* The blocked driver, once per type (see the comment above ukernel_f32).  VL is the
+   transpose block (8 floats / 4 doubles); NR is a multiple of VL. */
+#define BP_GEMM_AVX2(TS_, T_, NR_, NC_, VL_, TRANSPOSE_)                                        \
     static void gemm_avx2_##TS_(int64_t M, int64_t N, int64_t K,                                \
                                 const T_ *restrict A, int64_t rsa, int64_t csa,                \
                                 const T_ *restrict B, int64_t rsb, int64_t csb,                \
@@ -219,24 +258,37 @@ static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64
                     T_ *dst = Bp + jp * kc;                                                     \
                     const int64_t w = nc - jp < NR_ ? nc - jp : NR_;                            \
                     const T_ *src = B + pc * rsb + (jc + jp) * csb;                             \
-                    if (csb == 1) {                                                             \
+                    if (csb == 1 && w == NR_) {                                                 \
+                        for (int64_t k = 0; k < kc; ++k)                                        \
+                            memcpy(dst + k * NR_, src + k * rsb, NR_ * sizeof(T_));             \
+                    } else if (csb == 1) {                                                      \
                         for (int64_t k = 0; k < kc; ++k) {                                      \
                             int64_t j = 0;                                                      \
                             for (; j < w; ++j) dst[k * NR_ + j] = src[k * rsb + j];             \
                             for (; j < NR_; ++j) dst[k * NR_ + j] = 0;                          \
                         }                                                                       \
                     } else {                                                                    \
-                        for (int64_t j = 0; j < NR_; ++j)                                       \
-                            for (int64_t k = 0; k < kc; ++k)                                    \
-                                dst[k * NR_ + j] = j < w ? src[k * rsb + j * csb] : (T_)0;      \
+                        /* trans_b: rsb == 1, row j of the stored B runs along k */             \
+                        int64_t j = 0;                                                          \
+                        for (; j + VL_ <= w; j += VL_) {                                        \
+                            int64_t k = 0;                                                      \
+                            for (; k + VL_ <= kc; k += VL_)                                     \
+                                TRANSPOSE_(src + j * csb + k, csb, dst + k * NR_ + j, NR_);     \
+                            for (; k < kc; ++k)                                                 \
+                                for (int64_t jj = j; jj < j + VL_; ++jj)                        \
+                                    dst[k * NR_ + jj] = src[k + jj * csb];                      \
+                        }                                                                       \
+                        for (int64_t k = 0; k < kc; ++k)                                        \
+                            for (int64_t jj = j; jj < NR_; ++jj)                                \
+                                dst[k * NR_ + jj] = jj < w ? src[k + jj * csb] : (T_)0;         \
                     }                                                                           \
                 }                                                                               \
                 const int add = accumulate || pc > 0;                                           \
                 const T_ *bb = (pc == 0 && bias) ? bias + jc : NULL;                            \
-                for (int64_t jr = 0; jr < nc; jr += NR_) {                                      \
-                    const int nr = (int)(nc - jr < NR_ ? nc - jr : NR_);                        \
-                    for (int64_t ir = 0; ir < M; ir += MR) {                                    \
-                        const int mr = (int)(M - ir < MR ? M - ir : MR);                        \
+                for (int64_t ir = 0; ir < M; ir += MR) {                                        \
+                    const int mr = (int)(M - ir < MR ? M - ir : MR);                            \
+                    for (int64_t jr = 0; jr < nc; jr += NR_) {                                  \
+                        const int nr = (int)(nc - jr < NR_ ? nc - jr : NR_);                    \
                         ukernel_##TS_(kc, A + ir * rsa + pc * csa, rsa, csa, mr, Bp + jr * kc,  \
                                       C + ir * ldc + jc + jr, ldc, nr, add,                     \
                                       bb ? bb + jr : NULL);                                     \
@@ -246,8 +298,8 @@ static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64
         }                                                                                       \
     }
 
-BP_GEMM_AVX2(f32, float, NR_F32, NC_F32)
-BP_GEMM_AVX2(f64, double, NR_F64, NC_F64)
+BP_GEMM_AVX2(f32, float, NR_F32, NC_F32, 8, transpose8x8_ps)
+BP_GEMM_AVX2(f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
 
 #pragma GCC pop_options
 #endif /* BP_X86 */
