@@ -6,7 +6,9 @@ new kernel file needs no change here.  ``pip install -e .`` runs this through
 setup.py's ``cffi_modules``; ``python build_ffi.py`` builds in place for quick
 iteration.
 
-Flags: -O3 -std=c99, never -ffast-math.  OpenMP is added (compile and link) only if
+Flags: -O3 -std=c99 -fno-trapping-math (lets GCC vectorize loops with a select,
+e.g. ReLU'; it changes no result, only the promise to honour FP-exception traps),
+never -ffast-math (it would flip flush-to-zero for the whole process).  OpenMP is added (compile and link) only if
 a quick compiler probe accepts -fopenmp and BACKPROP_NO_OPENMP is unset.  The AVX2
 code is selected at run time inside the C code, so the build itself is portable.
 A hash of the C sources is compiled in; native/kernels.py compares it with the
@@ -73,7 +75,7 @@ ffibuilder.set_source(
     + 'static const char *bp_build_hash(void) { return "%s"; }\n' % HASH,
     sources=[_rel(s) for s in sources],
     include_dirs=[_rel(CSRC)],
-    extra_compile_args=["-O3", "-std=c99"] + omp,
+    extra_compile_args=["-O3", "-std=c99", "-fno-trapping-math"] + omp,
     extra_link_args=omp,
 )
 

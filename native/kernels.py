@@ -72,6 +72,8 @@ _FUN = {dt: {name: getattr(lib, f"bp_{name}_{sfx}") for name in
         for dt, sfx in ((_F32, "f32"), (_F64, "f64"))}
 _ndarray = np.ndarray
 _from_buffer = ffi.from_buffer
+_may_share = np.may_share_memory
+_NULL = ffi.NULL
 
 
 # ---------------------------------------------------------------------------
@@ -111,7 +113,9 @@ def _apart(fn, out_name, out, in_name, a, allow_same=False):
     """`out` must not overlap the input `a` (unless it is exactly the same memory and allowed).
 
     Both are C-contiguous, so overlapping byte ranges is overlapping memory."""
-    if np.may_share_memory(out, a):
+    if allow_same and out is a:
+        return
+    if _may_share(out, a):
         if allow_same and out.shape == a.shape and \
                 out.__array_interface__["data"][0] == a.__array_interface__["data"][0]:
             return
@@ -137,6 +141,8 @@ def _real(fn, name, x):
 
 
 def _flag(fn, name, x):
+    if x is False or x is True:
+        return x
     if not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{fn}: {name} must be a bool, got {type(x).__name__}")
     return bool(x)
@@ -151,7 +157,7 @@ def _wr(a, dt):
 
 
 def _call(fn, status):
-    if status != 0:  # the checks above should make this unreachable
+    if status:  # the checks above should make this unreachable
         raise ValueError(f"{fn}: the C kernel rejected its arguments (error code {status})")
 
 
@@ -189,8 +195,10 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, bias=None, accumulat
             _apart(fn, "out", out, "bias", bias)
     if M == 0 or N == 0:
         return out
-    _call(fn, _FUN[dt]["matmul"](M, N, K, _rd(a, dt), a.shape[1], ta, _rd(b, dt), b.shape[1], tb,
-                                 ffi.NULL if bias is None else _rd(bias, dt), _wr(out, dt), N, acc))
+    ct = _CTYPE[dt]
+    _call(fn, _FUN[dt]["matmul"](M, N, K, _from_buffer(ct, a), a.shape[1], ta, _from_buffer(ct, b), b.shape[1], tb,
+                                 _NULL if bias is None else _from_buffer(ct, bias),
+                                 _from_buffer(ct, out, require_writable=True), N, acc))
     return out
 
 

@@ -85,15 +85,18 @@
 
    Loop order and blocking (what makes it fast): for each block of NC columns of C
    and KC of the K dimension, op(B)[KC x NC] is packed, zero-padded, into NR-wide
-   column panels (kc x NR, contiguous) in a stack buffer (64 KiB).  Then, panel by
-   panel, the micro-kernel walks down C in MR-row strips: it keeps an MR x NR tile
-   of C in 12 ymm accumulators and, per k, loads one row of the panel (2 ymm) and
-   broadcasts MR values of op(A), 12 FMAs.  The panel (kc x NR <= 16 KiB) stays in
-   L1 while all strips of A stream past it; op(A) is read in place through two
-   strides (rsa, csa), which covers trans_a without packing: for trans_a the MR
-   values of one k are adjacent in memory.  The first K block stores (or, with
-   accumulate, adds) bias + tile, later K blocks add their tile.  Edges (M % MR,
-   N % NR) go through a small stack tile, so the full-tile path has no branches.  */
+   column panels (kc x NR, contiguous) in a 64 KiB stack buffer, which then sits
+   in L1/L2.  Then, strip by strip of MR rows of C, the micro-kernel runs across
+   the panels: it keeps an MR x NR tile of C in 12 ymm accumulators and, per k,
+   loads one row of the panel (2 ymm, contiguous) and broadcasts MR values of
+   op(A): 12 FMAs for 2 loads + 6 broadcasts.  The strip of op(A) (MR x kc, at most
+   6 KiB) stays in L1 across the panels; it is read in place through two strides
+   (rsa, csa), which covers trans_a without packing (for trans_a the MR values of
+   one k are adjacent in memory).  The first K block stores (or, with
+   accumulate, adds) bias + tile, later K blocks add their tile.  Edges: a strip
+   of mr < MR rows repeats row 0 in the unused accumulator rows and stores only mr
+   rows; a panel of nr < NR columns is zero-padded when packed and stored with
+   masked loads/stores (which never touch memory past column nr).  */
 
 enum { MR = 6, NR_F32 = 16, NR_F64 = 8, KC = 256, NC_F32 = 64, NC_F64 = 32 };
 
@@ -120,31 +123,30 @@ static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_
         a = _mm256_broadcast_ss(a5 + off); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
     }
     __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    if (mr == MR && nr == 16) {
-        const __m256 bb0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-        const __m256 bb1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-        for (int r = 0; r < MR; ++r) {
-            float *c = C + r * ldc;
-            __m256 v0 = _mm256_add_ps(acc[r][0], bb0), v1 = _mm256_add_ps(acc[r][1], bb1);
+    /* C rows [0, mr), columns [0, nr): full vectors, or masked ones at the right edge. */
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
+    const int full = nr == 16;
+    const __m256 bb0 = !bias ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m0);
+    const __m256 bb1 = !bias ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, m1);
+    for (int r = 0; r < mr; ++r) {
+        float *c = C + r * ldc;
+        __m256 v0 = _mm256_add_ps(acc[r][0], bb0), v1 = _mm256_add_ps(acc[r][1], bb1);
+        if (full) {
             if (add) {
                 v0 = _mm256_add_ps(v0, _mm256_loadu_ps(c));
                 v1 = _mm256_add_ps(v1, _mm256_loadu_ps(c + 8));
             }
             _mm256_storeu_ps(c, v0);
             _mm256_storeu_ps(c + 8, v1);
-        }
-    } else {
-        float tile[MR][16];
-        for (int r = 0; r < MR; ++r) {
-            _mm256_storeu_ps(tile[r], acc[r][0]);
-            _mm256_storeu_ps(tile[r] + 8, acc[r][1]);
-        }
-        for (int r = 0; r < mr; ++r) {
-            float *c = C + r * ldc;
-            for (int j = 0; j < nr; ++j) {
-                float v = tile[r][j] + (bias ? bias[j] : 0.0f);
-                c[j] = add ? c[j] + v : v;
+        } else {
+            if (add) {
+                v0 = _mm256_add_ps(v0, _mm256_maskload_ps(c, m0));
+                v1 = _mm256_add_ps(v1, _mm256_maskload_ps(c + 8, m1));
             }
+            _mm256_maskstore_ps(c, m0, v0);
+            _mm256_maskstore_ps(c + 8, m1, v1);
         }
     }
 }
@@ -172,31 +174,30 @@ static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64
         a = _mm256_broadcast_sd(a5 + off); c50 = _mm256_fmadd_pd(a, b0, c50); c51 = _mm256_fmadd_pd(a, b1, c51);
     }
     __m256d acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    if (mr == MR && nr == 8) {
-        const __m256d bb0 = bias ? _mm256_loadu_pd(bias) : _mm256_setzero_pd();
-        const __m256d bb1 = bias ? _mm256_loadu_pd(bias + 4) : _mm256_setzero_pd();
-        for (int r = 0; r < MR; ++r) {
-            double *c = C + r * ldc;
-            __m256d v0 = _mm256_add_pd(acc[r][0], bb0), v1 = _mm256_add_pd(acc[r][1], bb1);
+    /* C rows [0, mr), columns [0, nr): full vectors, or masked ones at the right edge. */
+    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+    const __m256i m0 = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nr), lane);
+    const __m256i m1 = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nr - 4), lane);
+    const int full = nr == 8;
+    const __m256d bb0 = !bias ? _mm256_setzero_pd() : full ? _mm256_loadu_pd(bias) : _mm256_maskload_pd(bias, m0);
+    const __m256d bb1 = !bias ? _mm256_setzero_pd() : full ? _mm256_loadu_pd(bias + 4) : _mm256_maskload_pd(bias + 4, m1);
+    for (int r = 0; r < mr; ++r) {
+        double *c = C + r * ldc;
+        __m256d v0 = _mm256_add_pd(acc[r][0], bb0), v1 = _mm256_add_pd(acc[r][1], bb1);
+        if (full) {
             if (add) {
                 v0 = _mm256_add_pd(v0, _mm256_loadu_pd(c));
                 v1 = _mm256_add_pd(v1, _mm256_loadu_pd(c + 4));
             }
             _mm256_storeu_pd(c, v0);
             _mm256_storeu_pd(c + 4, v1);
-        }
-    } else {
-        double tile[MR][8];
-        for (int r = 0; r < MR; ++r) {
-            _mm256_storeu_pd(tile[r], acc[r][0]);
-            _mm256_storeu_pd(tile[r] + 4, acc[r][1]);
-        }
-        for (int r = 0; r < mr; ++r) {
-            double *c = C + r * ldc;
-            for (int j = 0; j < nr; ++j) {
-                double v = tile[r][j] + (bias ? bias[j] : 0.0);
-                c[j] = add ? c[j] + v : v;
+        } else {
+            if (add) {
+                v0 = _mm256_add_pd(v0, _mm256_maskload_pd(c, m0));
+                v1 = _mm256_add_pd(v1, _mm256_maskload_pd(c + 4, m1));
             }
+            _mm256_maskstore_pd(c, m0, v0);
+            _mm256_maskstore_pd(c + 4, m1, v1);
         }
     }
 }
