@@ -80,6 +80,17 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":
-    # Build in place: native/_kernels*.so next to native/kernels.py.
+    # Build in place, for quick iteration: native/_kernels*.so next to native/kernels.py.
+    # cffi's C code defines Py_LIMITED_API (except on debug builds and Windows), and
+    # `pip install -e .` names the module _kernels.abi3.so; this build is renamed to
+    # the same name, so the two ways never leave two modules that shadow each other.
     print("openmp:", "yes" if omp else "no", "| sources:", ", ".join(os.path.basename(s) for s in sources))
-    ffibuilder.compile(tmpdir=ROOT, verbose="-v" in sys.argv)
+    built = os.path.abspath(ffibuilder.compile(tmpdir=ROOT, verbose="-v" in sys.argv))
+    if os.name == "posix" and sys.implementation.name == "cpython" and not hasattr(sys, "gettotalrefcount"):
+        final = os.path.join(ROOT, "native", "_kernels.abi3.so")
+        os.replace(built, final)
+        built = final
+    for other in glob.glob(os.path.join(ROOT, "native", "_kernels.*.so")):
+        if os.path.abspath(other) != built:
+            os.remove(other)
+    print("built", os.path.relpath(built, ROOT))
