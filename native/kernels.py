@@ -386,7 +386,10 @@ def gather_scale(images, idx, scale, out=None, *, dtype=np.float64):
 
 
 def simd_path():
-    """'avx2-fma' or 'generic': the code path the kernels use (BACKPROP_FORCE_GENERIC=1 forces generic)."""
+    """The code path the kernels use: 'avx512' (matmul; the rest AVX2), 'avx2-fma' or 'generic'.
+
+    Chosen from the CPU at the first call; BACKPROP_FORCE_GENERIC=1 forces 'generic',
+    BACKPROP_NO_AVX512=1 stops at 'avx2-fma' (both read once, at the first call)."""
     return ffi.string(lib.bp_simd_path()).decode()
 
 

@@ -249,29 +249,36 @@ def test_gather_scale_gathers_rows_and_scales_them(dtype, idx_dtype):
 
 
 def test_simd_path_and_openmp_threads_report_what_the_library_uses():
-    assert kern.simd_path() in ("avx2-fma", "generic")
+    assert kern.simd_path() in ("avx512", "avx2-fma", "generic")
     assert kern.openmp_threads() >= 1
 
 
 # ---------------------------------------------------------------------------
 # The portable path, forced in a subprocess.
 
-GENERIC_SCRIPT = textwrap.dedent("""
+PATH_SCRIPT = textwrap.dedent("""
+    import sys
     import numpy as np
     from native import kernels as kern
-    assert kern.simd_path() == "generic", kern.simd_path()
+    expected = sys.argv[1]
+    assert kern.simd_path() == expected, kern.simd_path()
     rng = np.random.default_rng(0)
     for dt, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
-        for M, N, Kd in ((1, 1, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784)):
+        for M, N, Kd in ((1, 1, 1), (7, 13, 5), (6, 32, 256), (13, 17, 300), (65, 33, 785), (64, 64, 784)):
             for ta in (False, True):
                 for tb in (False, True):
                     a = rng.standard_normal((Kd, M) if ta else (M, Kd)).astype(dt)
                     b = rng.standard_normal((N, Kd) if tb else (Kd, N)).astype(dt)
                     bias = rng.standard_normal((1, N)).astype(dt)
+                    old = rng.standard_normal((M, N)).astype(dt)
                     opa, opb = (a.T if ta else a).astype(float), (b.T if tb else b).astype(float)
+                    scale = np.abs(opa) @ np.abs(opb) + np.abs(bias) + np.abs(old) + 1
                     got = kern.matmul(a, b, trans_a=ta, trans_b=tb, bias=bias)
-                    err = np.abs(got - (opa @ opb + bias)) / (np.abs(opa) @ np.abs(opb) + np.abs(bias) + 1)
+                    err = np.abs(got - (opa @ opb + bias)) / scale
                     assert err.max() <= tol, (dt, M, N, Kd, ta, tb, err.max())
+                    got = kern.matmul(a, b, old.copy(), trans_a=ta, trans_b=tb, bias=bias, accumulate=True)
+                    err = np.abs(got - (opa @ opb + bias + old)) / scale
+                    assert err.max() <= tol, ("accumulate", dt, M, N, Kd, ta, tb, err.max())
         z = rng.standard_normal((64, 10)).astype(dt)
         assert np.array_equal(kern.relu(z), np.maximum(z, 0))
         d = z.copy(); kern.relu_backward(d, z); assert np.array_equal(d, z * (z > 0))
@@ -285,21 +292,39 @@ GENERIC_SCRIPT = textwrap.dedent("""
         img = rng.integers(0, 256, (20, 30), dtype=np.uint8)
         assert np.array_equal(kern.gather_scale(img, np.array([3, 0, 19]), 0.5, dtype=dt),
                               img[[3, 0, 19]].astype(dt) * dt(0.5))
-    print("generic ok")
+    print(expected, "ok")
 """)
 
 
-def run_python(script, **env):
-    full_env = dict(os.environ, **env)
+def run_python(script, *args, **env):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
+    full_env.update(env)
     full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=full_env,
+    return subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=300)
 
 
 def test_forced_generic_path_reports_generic_and_matches_numpy():
-    r = run_python(GENERIC_SCRIPT, BACKPROP_FORCE_GENERIC="1")
+    r = run_python(PATH_SCRIPT, "generic", BACKPROP_FORCE_GENERIC="1")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "generic ok" in r.stdout
+
+
+def test_avx2_path_without_avx512_reports_avx2_and_matches_numpy():
+    r = run_python("from native import kernels as k; print(k.simd_path())", BACKPROP_NO_AVX512="1")
+    if r.stdout.strip() != "avx2-fma":
+        pytest.skip(f"this CPU has no AVX2/FMA path (got {r.stdout.strip() or r.stderr})")
+    r = run_python(PATH_SCRIPT, "avx2-fma", BACKPROP_NO_AVX512="1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "avx2-fma ok" in r.stdout
+
+
+def test_default_path_matches_numpy_in_a_fresh_process():
+    r = run_python("from native import kernels as k; print(k.simd_path())")
+    path = r.stdout.strip()
+    r = run_python(PATH_SCRIPT, path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{path} ok" in r.stdout
 
 
 # ---------------------------------------------------------------------------

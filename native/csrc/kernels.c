@@ -1,12 +1,13 @@
 /* kernels.c — the C kernels of native.kernels: argument checks, the one-time choice
-   between the AVX2/FMA path and the portable C99 path, and the AVX2 matmul.
+   of the SIMD path, and the blocked matmul (AVX2/FMA and AVX-512 micro-kernels).
    The element-wise kernels and the portable matmul live in kernels_impl.inc.
 
    Build: plain C99 (no -ffast-math).  x86-only code is guarded by BP_X86, so the
-   file compiles anywhere; on x86_64 the AVX2 code is compiled with per-function
-   target attributes and chosen at run time with __builtin_cpu_supports, so the
-   library also runs on CPUs without AVX2.  BACKPROP_FORCE_GENERIC=1 (read once,
-   at the first call) forces the portable path. */
+   file compiles anywhere; on x86_64 the AVX2 and AVX-512 code is compiled with
+   `#pragma GCC target` and chosen at run time with __builtin_cpu_supports, so the
+   library also runs on CPUs without them.  Read once, at the first call:
+   BACKPROP_FORCE_GENERIC=1 forces the portable path, BACKPROP_NO_AVX512=1 stops at
+   AVX2. */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -242,14 +243,14 @@ static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, 
 
 /* The blocked driver, once per type (see the comment above ukernel_f32).  VL is the
    transpose block (8 floats / 4 doubles); NR is a multiple of VL. */
-#define BP_GEMM_AVX2(TS_, T_, NR_, NC_, VL_, TRANSPOSE_)                                        \
-    static void gemm_avx2_##TS_(int64_t M, int64_t N, int64_t K,                                \
+#define BP_GEMM(NAME_, UKERNEL_, T_, NR_, NC_, VL_, TRANSPOSE_)                                 \
+    static void NAME_(int64_t M, int64_t N, int64_t K,                                          \
                                 const T_ *restrict A, int64_t rsa, int64_t csa,                \
                                 const T_ *restrict B, int64_t rsb, int64_t csb,                \
                                 const T_ *restrict bias, T_ *restrict C, int64_t ldc,          \
                                 int accumulate)                                                 \
     {                                                                                           \
-        T_ Bp[KC * NC_] __attribute__((aligned(32)));                                           \
+        T_ Bp[KC * NC_] __attribute__((aligned(64)));                                           \
         for (int64_t jc = 0; jc < N; jc += NC_) {                                               \
             const int64_t nc = N - jc < NC_ ? N - jc : NC_;                                     \
             for (int64_t pc = 0; pc < K; pc += KC) {                                            \
@@ -290,7 +291,7 @@ static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, 
                     const int mr = (int)(M - ir < MR ? M - ir : MR);                            \
                     for (int64_t jr = 0; jr < nc; jr += NR_) {                                  \
                         const int nr = (int)(nc - jr < NR_ ? nc - jr : NR_);                    \
-                        ukernel_##TS_(kc, A + ir * rsa + pc * csa, rsa, csa, mr, Bp + jr * kc,  \
+                        UKERNEL_(kc, A + ir * rsa + pc * csa, rsa, csa, mr, Bp + jr * kc,       \
                                       C + ir * ldc + jc + jr, ldc, nr, add,                     \
                                       bb ? bb + jr : NULL);                                     \
                     }                                                                           \
@@ -299,8 +300,70 @@ static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, 
         }                                                                                       \
     }
 
-BP_GEMM_AVX2(f32, float, NR_F32, NC_F32, 8, transpose8x8_ps)
-BP_GEMM_AVX2(f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
+BP_GEMM(gemm_avx2_f32, ukernel_f32, float, NR_F32, NC_F32, 8, transpose8x8_ps)
+BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
+
+#pragma GCC pop_options
+
+/* ---------------------------------------------------------------------------
+   AVX-512 matmul: the same blocking with 512-bit vectors, an MR x 32 (float) /
+   MR x 16 (double) tile in 12 zmm accumulators, and mask registers at the edges.
+   Chosen at run time when the CPU (and OS) support AVX-512F; the element-wise
+   kernels, memory-bound, keep their AVX2 code.                                  */
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+
+enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 64, NC512_F64 = 32 };
+
+#define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_) \
+    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,      \
+                      const T_ *restrict Bp, T_ *restrict C, int64_t ldc, int nr, int add,     \
+                      const T_ *restrict bias)                                                 \
+    {                                                                                          \
+        const T_ *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),     \
+                 *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0),           \
+                 *a5 = A + (mr > 5 ? 5 * rsa : 0);                                             \
+        V_ c00 = ZERO_(), c01 = ZERO_(), c10 = ZERO_(), c11 = ZERO_(), c20 = ZERO_(),          \
+           c21 = ZERO_(), c30 = ZERO_(), c31 = ZERO_(), c40 = ZERO_(), c41 = ZERO_(),          \
+           c50 = ZERO_(), c51 = ZERO_();                                                       \
+        int64_t off = 0;                                                                       \
+        for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 2 * W_) {                           \
+            const V_ b0 = LOADU_(Bp), b1 = LOADU_(Bp + W_);                                    \
+            V_ a;                                                                              \
+            a = SET1_(a0[off]); c00 = FMADD_(a, b0, c00); c01 = FMADD_(a, b1, c01);            \
+            a = SET1_(a1[off]); c10 = FMADD_(a, b0, c10); c11 = FMADD_(a, b1, c11);            \
+            a = SET1_(a2[off]); c20 = FMADD_(a, b0, c20); c21 = FMADD_(a, b1, c21);            \
+            a = SET1_(a3[off]); c30 = FMADD_(a, b0, c30); c31 = FMADD_(a, b1, c31);            \
+            a = SET1_(a4[off]); c40 = FMADD_(a, b0, c40); c41 = FMADD_(a, b1, c41);            \
+            a = SET1_(a5[off]); c50 = FMADD_(a, b0, c50); c51 = FMADD_(a, b1, c51);            \
+        }                                                                                      \
+        V_ acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}}; \
+        /* lanes [0, nr) of the two vectors; masked loads/stores never touch the rest */      \
+        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                 \
+        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_)                                \
+                          : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;                             \
+        const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                     \
+        const V_ bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_();                                \
+        for (int r = 0; r < mr; ++r) {                                                         \
+            T_ *c = C + r * ldc;                                                               \
+            V_ v0 = ADD_(acc[r][0], bb0), v1 = ADD_(acc[r][1], bb1);                           \
+            if (add) {                                                                         \
+                v0 = ADD_(v0, MLOADZ_(m0, c));                                                 \
+                v1 = ADD_(v1, MLOADZ_(m1, c + W_));                                            \
+            }                                                                                  \
+            MSTORE_(c, m0, v0);                                                                \
+            MSTORE_(c + W_, m1, v1);                                                           \
+        }                                                                                      \
+    }
+
+BP_UKERNEL512(ukernel512_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps,
+              _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
+BP_UKERNEL512(ukernel512_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd,
+              _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
+
+BP_GEMM(gemm_avx512_f32, ukernel512_f32, float, NR512_F32, NC512_F32, 8, transpose8x8_ps)
+BP_GEMM(gemm_avx512_f64, ukernel512_f64, double, NR512_F64, NC512_F64, 4, transpose4x4_pd)
 
 #pragma GCC pop_options
 #endif /* BP_X86 */
@@ -309,22 +372,32 @@ BP_GEMM_AVX2(f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
    Path choice: decided once, at the first call (a benign race: every thread
    computes the same answer; the atomics keep the read and write whole).      */
 
-static int bp_path = -1; /* -1: not decided yet, 0: generic, 1: avx2-fma */
+static int bp_path = -1; /* -1: not decided yet, 0: generic, 1: avx2-fma, 2: avx512 */
 
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] && strcmp(v, "0") != 0;
+}
+
+/* BACKPROP_FORCE_GENERIC=1: the portable path; BACKPROP_NO_AVX512=1: at most AVX2. */
 static int detect_path(void)
 {
-    const char *force = getenv("BACKPROP_FORCE_GENERIC");
-    if (force && force[0] && strcmp(force, "0") != 0)
+    if (env_set("BACKPROP_FORCE_GENERIC"))
         return 0;
 #if BP_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+        return 0;
+    if (__builtin_cpu_supports("avx512f") && !env_set("BACKPROP_NO_AVX512"))
+        return 2;
+    return 1;
 #else
     return 0;
 #endif
 }
 
-static int use_avx2(void)
+static int simd_level(void)
 {
 #ifdef __GNUC__
     int p = __atomic_load_n(&bp_path, __ATOMIC_ACQUIRE);
@@ -340,9 +413,15 @@ static int use_avx2(void)
     return p;
 }
 
+BP_MAYBE_UNUSED static int use_avx2(void) /* the AVX2 code of the element-wise kernels: on paths 1 and 2 */
+{
+    return simd_level() >= 1;
+}
+
 const char *bp_simd_path(void)
 {
-    return use_avx2() ? "avx2-fma" : "generic";
+    static const char *const names[] = {"generic", "avx2-fma", "avx512"};
+    return names[simd_level()];
 }
 
 int bp_openmp_threads(void)
@@ -385,7 +464,7 @@ int bp_openmp_threads(void)
         if (K == 0)                                                                             \
             gemm_ref_##TS_##_generic(M, N, 0, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate); \
         else                                                                                    \
-            BP_CALL(gemm, TS_, M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate); \
+            BP_GEMM_CALL(TS_, M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate);  \
         return BP_OK;                                                                           \
     }                                                                                           \
     int bp_relu_##TS_(int64_t n, const T_ *z, T_ *a)                                            \
@@ -461,11 +540,21 @@ int bp_openmp_threads(void)
         return BP_OK;                                                                           \
     }
 
-/* The avx2 path uses the blocked matmul, the generic path the reference loop. */
-#define gemm_f32_avx2 gemm_avx2_f32
-#define gemm_f64_avx2 gemm_avx2_f64
-#define gemm_f32_generic gemm_ref_f32_generic
-#define gemm_f64_generic gemm_ref_f64_generic
+/* matmul: the blocked AVX-512 or AVX2 code, or the reference loop on the generic path. */
+#if BP_X86
+#define BP_GEMM_CALL(TS_, ...)                                                                  \
+    do {                                                                                        \
+        const int level_ = simd_level();                                                        \
+        if (level_ == 2)                                                                        \
+            gemm_avx512_##TS_(__VA_ARGS__);                                                     \
+        else if (level_ == 1)                                                                   \
+            gemm_avx2_##TS_(__VA_ARGS__);                                                       \
+        else                                                                                    \
+            gemm_ref_##TS_##_generic(__VA_ARGS__);                                              \
+    } while (0)
+#else
+#define BP_GEMM_CALL(TS_, ...) gemm_ref_##TS_##_generic(__VA_ARGS__)
+#endif
 
 BP_PUBLIC(f32, float)
 BP_PUBLIC(f64, double)

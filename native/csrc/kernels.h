@@ -1,7 +1,9 @@
 /* kernels.h — the C kernels behind native.kernels (declarations only: build_ffi.py
    feeds this file verbatim to cffi's cdef, so no #include, #ifdef or macro expressions).
    Every matrix is row-major with an explicit leading dimension (row stride, in elements).
-   Every function returns BP_OK (0) or an error code; sizes are int64_t. */
+   Every function returns BP_OK (0) or an error code; sizes are int64_t.  C callers include
+   <stdint.h> first.  All functions are re-entrant and thread-safe (no allocation, no global
+   state but the one-time SIMD choice); they run single-threaded. */
 
 #define BP_OK 0        /* success */
 #define BP_EINVAL 1    /* bad argument: negative size, leading dim too small, NULL pointer, label/index out of range */
@@ -39,7 +41,7 @@ int bp_output_delta_f64(int64_t M, int64_t N, const double *p, const double *y, 
 int bp_softmax_xent_delta_f64(int64_t M, int64_t N, const double *z, const int32_t *labels, double *p, double *delta, double *loss);
 int bp_gather_scale_f64(int64_t B, int64_t D, const uint8_t *images, int64_t n_images, const int64_t *idx, double scale, double *out);
 
-/* "avx2-fma" or "generic": the code path actually used (BACKPROP_FORCE_GENERIC=1 forces "generic"). */
+/* The code path actually used: "avx512" (matmul in AVX-512, the rest AVX2), "avx2-fma" or "generic"; chosen once at the first call from the CPU; BACKPROP_FORCE_GENERIC=1 forces "generic", BACKPROP_NO_AVX512=1 caps it at "avx2-fma". */
 const char *bp_simd_path(void);
 /* omp_get_max_threads(), or 1 when built without OpenMP. */
 int bp_openmp_threads(void);
