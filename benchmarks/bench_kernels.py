@@ -222,8 +222,8 @@ def main(argv=None):
     dtypes = {"float32": [np.float32], "float64": [np.float64], "both": [np.float32, np.float64]}[args.dtype]
     rng = np.random.default_rng(args.seed)
 
-    print(f"native.kernels: simd path {kern.simd_path()}, OpenMP threads available {kern.openmp_threads()} "
-          f"(kernels run single-threaded)")
+    print(f"native.kernels: simd path {kern.simd_path()}; the kernels run single-threaded "
+          f"(OpenMP max threads {kern.openmp_threads()} under OMP_NUM_THREADS=1 set here)")
     print(f"numpy {np.__version__}: {numpy_blas()}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")

@@ -253,6 +253,29 @@ def test_simd_path_and_openmp_threads_report_what_the_library_uses():
     assert kern.openmp_threads() >= 1
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_is_thread_safe_on_disjoint_outputs(dtype):
+    """cffi releases the GIL during the C call, so these run truly concurrently."""
+    import threading
+    rng = np.random.default_rng(11)
+    a, b = rand(rng, (64, 784), dtype), rand(rng, (784, 64), dtype)
+    expected = kern.matmul(a, b)
+    outs = [np.empty((64, 64), dtype) for _ in range(4)]
+
+    def work(out):
+        for _ in range(50):
+            kern.matmul(a, b, out)
+            kern.matmul(a, out, np.empty((784, 64), dtype), trans_a=True)
+
+    threads = [threading.Thread(target=work, args=(o,)) for o in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for out in outs:
+        assert np.array_equal(out, expected)
+
+
 # ---------------------------------------------------------------------------
 # The portable path, forced in a subprocess.
 
