@@ -11,8 +11,8 @@ e.g. ReLU'; it changes no result, only the promise to honour FP-exception traps)
 never -ffast-math (it would flip flush-to-zero for the whole process).  OpenMP is added (compile and link) only if
 a quick compiler probe accepts -fopenmp and BACKPROP_NO_OPENMP is unset.  The AVX2
 code is selected at run time inside the C code, so the build itself is portable.
-A hash of the C sources is compiled in; native/kernels.py compares it with the
-sources on disk and asks for a rebuild when they differ.
+The SHA-256 of each C source is compiled in (bp_build_hash); native/kernels.py
+compares them with the sources on disk and asks for a rebuild when one differs.
 """
 import glob
 import hashlib
@@ -33,14 +33,13 @@ def _rel(path):
     return os.path.relpath(path, ROOT)
 
 
-def source_hash(csrc=CSRC):
-    """SHA-256 over the names and bytes of native/csrc/*.c, *.h, *.inc (same as native/kernels.py)."""
-    h = hashlib.sha256()
+def source_hashes(csrc=CSRC):
+    """'name=sha256[:16];...' over native/csrc/*.c, *.h, *.inc (native/kernels.py parses it)."""
+    items = []
     for path in sorted(glob.glob(os.path.join(csrc, "*.[ch]")) + glob.glob(os.path.join(csrc, "*.inc"))):
-        h.update(os.path.basename(path).encode() + b"\0")
         with open(path, "rb") as f:
-            h.update(f.read() + b"\0")
-    return h.hexdigest()
+            items.append("%s=%s" % (os.path.basename(path), hashlib.sha256(f.read()).hexdigest()[:16]))
+    return ";".join(items)
 
 
 def _openmp_flags():
@@ -64,7 +63,7 @@ def _openmp_flags():
 headers = sorted(glob.glob(os.path.join(CSRC, "*.h")))
 sources = sorted(glob.glob(os.path.join(CSRC, "*.c")))
 omp = _openmp_flags()
-HASH = source_hash()
+HASHES = source_hashes()
 
 ffibuilder = cffi.FFI()
 ffibuilder.cdef("\n".join(open(h, encoding="utf-8").read() for h in headers)
@@ -72,7 +71,7 @@ ffibuilder.cdef("\n".join(open(h, encoding="utf-8").read() for h in headers)
 ffibuilder.set_source(
     "native._kernels",
     "".join('#include "%s"\n' % os.path.basename(h) for h in headers)
-    + 'static const char *bp_build_hash(void) { return "%s"; }\n' % HASH,
+    + 'static const char *bp_build_hash(void) { return "%s"; }\n' % HASHES,
     sources=[_rel(s) for s in sources],
     include_dirs=[_rel(CSRC)],
     extra_compile_args=["-O3", "-std=c99", "-fno-trapping-math"] + omp,

@@ -35,26 +35,24 @@ except ImportError as _exc:
     raise ImportError(_NOT_BUILT + f" [{_exc}]") from _exc
 
 
-def _source_hash(csrc):
-    """SHA-256 over names and bytes of csrc/*.c, *.h, *.inc (the same as build_ffi.source_hash)."""
-    h = _hashlib.sha256()
-    paths = _glob.glob(_os.path.join(csrc, "*.[ch]")) + _glob.glob(_os.path.join(csrc, "*.inc"))
-    for path in sorted(paths):
-        h.update(_os.path.basename(path).encode() + b"\0")
-        with open(path, "rb") as f:
-            h.update(f.read() + b"\0")
-    return h.hexdigest()
-
-
 def _check_build():
-    """The compiled module must come from the C sources next to it (when they are there)."""
+    """The compiled module must come from the C sources next to it: each native/csrc file
+    on disk must have the SHA-256 recorded at build time (see build_ffi.source_hashes);
+    files absent on disk (an install without them) are not compared."""
     csrc = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "csrc")
     try:
-        built = ffi.string(lib.bp_build_hash()).decode()
+        recorded = ffi.string(lib.bp_build_hash()).decode()
     except AttributeError:
-        raise ImportError(_NOT_BUILT + " [the compiled module has no bp_build_hash]") from None
-    if _os.path.isdir(csrc) and built != _source_hash(csrc):
-        raise ImportError(_NOT_BUILT + " [native/csrc changed since the last build]")
+        raise ImportError(_NOT_BUILT + " [the compiled module records no source hashes]") from None
+    built = dict(item.split("=", 1) for item in recorded.split(";") if item)
+    paths = _glob.glob(_os.path.join(csrc, "*.[ch]")) + _glob.glob(_os.path.join(csrc, "*.inc"))
+    changed = []
+    for path in sorted(paths):
+        with open(path, "rb") as f:
+            if built.get(_os.path.basename(path)) != _hashlib.sha256(f.read()).hexdigest()[:16]:
+                changed.append(_os.path.basename(path))
+    if changed:
+        raise ImportError(_NOT_BUILT + f" [changed or new since the last build: {', '.join(changed)}]")
 
 
 _check_build()
