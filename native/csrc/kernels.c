@@ -99,7 +99,7 @@
    rows; a panel of nr < NR columns is zero-padded when packed and stored with
    masked loads/stores (which never touch memory past column nr).  */
 
-enum { MR = 6, NR_F32 = 16, NR_F64 = 8, KC = 256, NC_F32 = 64, NC_F64 = 32 };
+enum { MR = 6, NR_F32 = 16, NR_F64 = 8, KC = 128, NC_F32 = 128, NC_F64 = 64 };
 
 static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
                         const float *restrict Bp, float *restrict C, int64_t ldc, int nr,
@@ -314,7 +314,7 @@ BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 
-enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 64, NC512_F64 = 32 };
+enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
 
 #define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_) \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,      \
