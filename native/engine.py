@@ -53,9 +53,10 @@ class Engine:
         self._suffix = "_f32" if self.dtype == np.float32 else "_f64"
 
         self._sizes_c = ffi.new("int64_t[]", self.sizes)
-        n = lib.bp_train_workspace_len(len(weights), self._sizes_c, self.batch_size)
+        n = lib.bp_train_workspace_len(len(weights), self._sizes_c, self.batch_size, self.threads)
         if n < 0:
-            raise ValueError(f"network sizes {self.sizes} are not supported (at most 64 layers)")
+            raise ValueError(f"network sizes {self.sizes} with {self.threads} threads are not "
+                             "supported (at most 64 layers, 256 threads)")
         self._workspace = np.empty(n, dtype=self.dtype)
         self._label_buf = np.empty(self.batch_size, dtype=np.int32)
         # Pointer arrays to the caller's own buffers: updates land in their arrays.

@@ -30,8 +30,9 @@ def small_problem(dtype, n=300, sizes=(784, 16, 12, 10), seed=0):
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_c_epoch_matches_the_chapters_loop_on_the_same_batches(dtype, tol, threads):
-    images, labels, W, B = small_problem(dtype)
+@pytest.mark.parametrize("sizes", [(784, 16, 12, 10), (784, 10), (784, 40, 16, 8, 10)])
+def test_c_epoch_matches_the_chapters_loop_on_the_same_batches(dtype, tol, threads, sizes):
+    images, labels, W, B = small_problem(dtype, sizes=sizes)
     W2, B2 = [w.copy() for w in W], [b.copy() for b in B]
     order = np.random.default_rng(1).permutation(len(images))
     loss = Engine(W, B, batch_size=32, threads=threads).train_epoch(images, labels, order, 0.05)
@@ -45,6 +46,19 @@ def test_c_epoch_matches_the_chapters_loop_on_the_same_batches(dtype, tol, threa
     assert loss == pytest.approx(np.mean(losses), rel=tol * 10)
     for a, b in zip(W + B, W2 + B2):
         assert np.abs(a - b).max() <= tol * max(1.0, np.abs(b).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_thread_count_does_not_change_a_single_bit(dtype):
+    """Each weight is computed by one thread, in the same order whatever the split."""
+    results = []
+    for threads in (1, 2, 3):
+        images, labels, W, B = small_problem(dtype, n=500, sizes=(784, 64, 32, 10))
+        eng = Engine(W, B, batch_size=64, threads=threads)
+        for epoch in range(2):
+            eng.train_epoch(images, labels, np.random.default_rng(epoch).permutation(500), 0.1)
+        results.append(b"".join(a.tobytes() for a in W + B))
+    assert results[0] == results[1] == results[2]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

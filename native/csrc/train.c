@@ -2,10 +2,14 @@
    prediction pass, so Python pays its call overhead once per epoch instead of
    ~20 times per mini-batch. Everything numeric goes through kernels.h.
 
-   Threads (optional OpenMP): one parallel region per call. Per mini-batch,
-   phase A (gather, forward, loss, δ for every layer) splits the batch ROWS, and
-   phase B (the weight updates Wₗ += Aₗᵀ·δ̃ₗ) splits the ROWS OF EACH Wₗ; a
-   barrier separates them, so no two threads ever write the same element. */
+   Threads (optional OpenMP): one parallel region per call. Training splits
+   the first layer — where nearly all the arithmetic is — by its output
+   COLUMNS: thread t owns columns c_t of Z₁ = X·W₀ and the same columns of W₀
+   in the update W₀ += Xᵀ·δ̃₀, so each thread keeps its half of W₀ in its own
+   cache. The small later layers are computed by every thread on private
+   buffers (cheaper than sharing them), and their updates are split by rows.
+   Two barriers per mini-batch; no two threads ever write the same element.
+   Prediction simply splits the rows. */
 #include <stdint.h>
 #include <stddef.h>
 #include "kernels.h"
@@ -15,30 +19,40 @@
 #include <omp.h>
 #define BP_THREAD_ID() omp_get_thread_num()
 #define BP_NUM_THREADS() omp_get_num_threads()
+#define BP_BARRIER() _Pragma("omp barrier")
 #else
 #define BP_THREAD_ID() 0
 #define BP_NUM_THREADS() 1
+#define BP_BARRIER()
 #endif
 
 #define BP_MAX_LAYERS 64
+#define BP_MAX_THREADS 256
 
 /* Each workspace block starts on a 64-byte boundary (for float and double). */
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
-/* Layout (elements): act[0] = X (B×n₀), act[1..L-1] = hidden A (B×nₗ),
-   act[L] = logits (B×n_L), then delta[0..L-1] (B×nₗ₊₁). */
-int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t batch_size)
+/* A thread's private block: act[0..L] (X, hidden A's, logits) and delta[0..L-1],
+   each B rows. The shared block, in front of all private ones, is A₁ (B×n₁). */
+static int64_t private_len(int64_t L, const int64_t *sizes, int64_t B)
 {
-    if (n_layers < 1 || n_layers > BP_MAX_LAYERS || batch_size < 1 || sizes == NULL)
-        return -1;
     int64_t total = 0;
-    for (int64_t l = 0; l <= n_layers; l++) {
-        if (sizes[l] < 1) return -1;
-        total += round16(batch_size * sizes[l]);
-    }
-    for (int64_t l = 0; l < n_layers; l++)
-        total += round16(batch_size * sizes[l + 1]);
+    for (int64_t l = 0; l <= L; l++)
+        total += round16(B * sizes[l]);
+    for (int64_t l = 0; l < L; l++)
+        total += round16(B * sizes[l + 1]);
     return total;
+}
+
+int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t batch_size,
+                               int n_threads)
+{
+    if (n_layers < 1 || n_layers > BP_MAX_LAYERS || batch_size < 1 || sizes == NULL
+        || n_threads < 1 || n_threads > BP_MAX_THREADS)
+        return -1;
+    for (int64_t l = 0; l <= n_layers; l++)
+        if (sizes[l] < 1) return -1;
+    return round16(batch_size * sizes[1]) + n_threads * private_len(n_layers, sizes, batch_size);
 }
 
 /* Even split of [0, n) into nt parts; part t is [*lo, *hi). */
@@ -48,13 +62,24 @@ static void split(int64_t n, int t, int nt, int64_t *lo, int64_t *hi)
     *hi = n * (t + 1) / nt;
 }
 
+/* The same, with inner boundaries on multiples of 16 elements (whole cache
+   lines of a float row), so threads never write the same line. */
+static void split16(int64_t n, int t, int nt, int64_t *lo, int64_t *hi)
+{
+    int64_t blocks = (n + 15) / 16;
+    *lo = blocks * t / nt * 16;
+    *hi = blocks * (t + 1) / nt * 16;
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+}
+
 static int check_common(int64_t n_layers, const int64_t *sizes, const void *weights,
                         const void *biases, const uint8_t *images, int64_t n_images,
-                        int64_t batch_size, int64_t workspace_len)
+                        int64_t batch_size, int64_t workspace_len, int n_threads)
 {
     if (weights == NULL || biases == NULL || images == NULL || n_images < 0)
         return BP_EINVAL;
-    int64_t need = bp_train_workspace_len(n_layers, sizes, batch_size);
+    int64_t need = bp_train_workspace_len(n_layers, sizes, batch_size, n_threads);
     if (need < 0 || workspace_len < need)
         return BP_EINVAL;
     return BP_OK;

@@ -2,10 +2,13 @@
    the kernels of kernels.h. n_layers = L weight matrices, sizes[0..L] the
    layer widths; weights[l] is sizes[l]×sizes[l+1], biases[l] is 1×sizes[l+1],
    all C-contiguous. Images are uint8 rows of sizes[0] pixels, scaled by
-   `scale` as they are gathered. Return 0 (BP_OK) or BP_EINVAL. */
+   `scale` as they are gathered. n_threads must be the value the workspace
+   was sized for. Return 0 (BP_OK) or BP_EINVAL. */
 
-/* Elements (of the float type in use) of the workspace that both calls need. */
-int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t batch_size);
+/* Elements (of the float type in use) of the workspace that both calls need
+   for n_threads threads (-1 for unsupported sizes). */
+int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t batch_size,
+                               int n_threads);
 
 /* One epoch of §5.7: for each mini-batch order[start:start+batch_size] gather,
    forward, softmax-cross-entropy, backward, SGD step with lr. label_buf holds
