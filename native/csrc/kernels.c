@@ -21,7 +21,9 @@
 #include <omp.h>
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* The SIMD code needs GCC's `#pragma GCC target`, which clang ignores (clang builds
+   therefore take the portable path). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define BP_X86 1
 #include <immintrin.h>
 #else
