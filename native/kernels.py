@@ -82,6 +82,12 @@ def _arr(fn, name, a, dtype=None, ndim=2, writable=False):
 
     dtype None: float32 or float64 (native byte order); else exactly `dtype`
     (the dtype of the call's first float array, which `name` must share)."""
+    if type(a) is _ndarray:  # fast path for the usual case: identity tests, one flags lookup
+        dt = a.dtype
+        if (dt is dtype if dtype is not None else (dt is _F64 or dt is _F32)) and a.ndim == ndim:
+            flags = a.flags
+            if flags.c_contiguous and (flags.writeable or not writable):
+                return dt
     if not isinstance(a, _ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(a).__name__}")
     dt = a.dtype
@@ -113,6 +119,8 @@ def _apart(fn, out_name, out, in_name, a, allow_same=False):
     Both are C-contiguous, so overlapping byte ranges is overlapping memory."""
     if allow_same and out is a:
         return
+    if out is not a and out.flags.owndata and a.flags.owndata:
+        return  # two separate allocations
     if _may_share(out, a):
         if allow_same and out.shape == a.shape and \
                 out.__array_interface__["data"][0] == a.__array_interface__["data"][0]:
