@@ -544,12 +544,16 @@ int bp_openmp_threads(void)
 
 /* matmul: the blocked AVX-512 or AVX2 code, or the reference loop on the generic path. */
 #if BP_X86
+#define BP_GEMM_N_(M_, N_, ...) (N_)
+#define NR_f32 NR_F32
+#define NR_f64 NR_F64
 #define BP_GEMM_CALL(TS_, ...)                                                                  \
     do {                                                                                        \
         const int level_ = simd_level();                                                        \
-        if (level_ == 2)                                                                        \
+        /* a C no wider than one AVX2 panel fills 512-bit vectors poorly: use AVX2 there */    \
+        if (level_ == 2 && BP_GEMM_N_(__VA_ARGS__) > NR_##TS_)                                 \
             gemm_avx512_##TS_(__VA_ARGS__);                                                     \
-        else if (level_ == 1)                                                                   \
+        else if (level_ >= 1)                                                                   \
             gemm_avx2_##TS_(__VA_ARGS__);                                                       \
         else                                                                                    \
             gemm_ref_##TS_##_generic(__VA_ARGS__);                                              \
