@@ -6,7 +6,6 @@ that package attribute).
 """
 
 import argparse
-import os
 import sys
 import time
 
@@ -21,8 +20,10 @@ PURE_DEFAULT_LIMIT = 1000
 
 
 def default_threads():
-    """Both cores where there are two or more; the C loop splits each batch between them."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """One: on the 2-core machine we measure on, a second thread gains nothing in
+    float32 and ~15% in float64 (README, Performance), and a busy second core
+    can make it much slower. --threads 2 turns it on."""
+    return 1
 
 
 def build_parser():
@@ -50,7 +51,8 @@ def build_parser():
       help="native (C kernels, the full data) or pure (the plain-Python code of pure/, "
            f"on --limit samples, default {PURE_DEFAULT_LIMIT}) (default: native)")
     a("--limit", type=int, metavar="N", help="use only the first N training and N test samples")
-    a("--threads", type=int, help=f"threads for the native engine (default: {default_threads()} here)")
+    a("--threads", type=int, help=f"threads for the native engine's C loop (default: {default_threads()}; "
+      "2 pays only in float64 on the machine we measure on)")
     a("--save", metavar="PATH", help="write a checkpoint after every epoch (atomically)")
     a("--resume", metavar="PATH", help="continue from a checkpoint")
     return p
