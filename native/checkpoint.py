@@ -90,6 +90,10 @@ def load(path):
         if meta.get("version") != VERSION:
             raise ValueError(f"version {meta.get('version')!r}, this program reads {VERSION}")
         sizes, dtype = [int(n) for n in meta["sizes"]], np.dtype(meta["dtype"])
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype is {dtype}, expected float32 or float64")
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes {sizes} do not describe a network")
         L = len(sizes) - 1
         weights = [files.pop(f"w{i}") for i in range(L)]
         biases = [files.pop(f"b{i}") for i in range(L)]

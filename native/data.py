@@ -522,11 +522,9 @@ class _Progress:
 
 
 def _say(message: str, progress) -> None:
-    """A status line on stderr, shown under the same rule as progress bars."""
-    enabled = progress
-    if enabled is None:
-        enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    if enabled:
+    """A status line on stderr, unless progress=False: unlike a progress bar it
+    reads well in a log too, so a first run that fetches data says so."""
+    if progress is not False:
         print(message, file=sys.stderr, flush=True)
 
 
@@ -1080,7 +1078,8 @@ def load(name: str = "mnist", data_dir=None, *, cache_dir=None,
     if data_dir is not None:
         data_dir = Path(os.fspath(data_dir)).expanduser()
         if not data_dir.is_dir():
-            raise DataError(f"data directory {data_dir} does not exist.\n"
+            what = "is not a directory" if data_dir.exists() else "does not exist"
+            raise DataError(f"data directory {data_dir} {what}.\n"
                             + _manual_instructions(dataset, Path(cache_dir or
                                                    default_cache_dir(dataset))))
         arrays, problems = _read_dir(data_dir, dataset)
@@ -1128,8 +1127,8 @@ def load(name: str = "mnist", data_dir=None, *, cache_dir=None,
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         tried.append((f"writing to the cache {cache}",
-                      f"{exc.strerror or exc} (choose another with --cache-dir "
-                      f"or XDG_CACHE_HOME)"))
+                      f"{exc.strerror or exc} (choose another with XDG_CACHE_HOME, "
+                      f"or `python -m native.data --cache-dir`)"))
         routes = []
     for label, skip, fetch in routes:
         if skip:

@@ -46,7 +46,8 @@ def main(argv=None):
     p.add_argument("checkpoint", help="a file written by `python -m native.train --save PATH`")
     p.add_argument("--dataset", choices=["mnist", "fashion"], help="(default: the checkpoint's)")
     p.add_argument("--data-dir", metavar="DIR", help="a folder holding the four IDX files")
-    p.add_argument("--offline", action="store_true", help="do not try the public mirrors")
+    p.add_argument("--offline", action="store_true",
+                   help="use only --data-dir and the cache: no mirrors, no package index")
     p.add_argument("--show", type=int, default=0, metavar="N", help="print N misclassified test digits")
     p.add_argument("--threads", type=int, default=1, help="threads for prediction (default: 1)")
     args = p.parse_args(argv)
@@ -58,15 +59,15 @@ def main(argv=None):
         ckpt = ckpt_mod.load(args.checkpoint)
     except CheckpointError as e:
         p.exit(2, f"error: {e}\n")
-    if ckpt.sizes[0] != 784:
-        p.exit(2, f"error: checkpoint {args.checkpoint} expects {ckpt.sizes[0]} inputs; "
-                  "MNIST images have 784 pixels\n")
+    if ckpt.sizes[0] != 784 or ckpt.sizes[-1] != 10:
+        p.exit(2, f"error: checkpoint {args.checkpoint} is a {'→'.join(map(str, ckpt.sizes))} network; "
+                  "MNIST needs 784 inputs (28×28 pixels) and 10 outputs (classes)\n")
 
     from . import data
     from .engine import Engine
     name = args.dataset or ckpt.config.get("dataset", "mnist")
     try:
-        ds = data.load(name, args.data_dir, mirrors=not args.offline)
+        ds = data.load(name, args.data_dir, mirrors=not args.offline, registry=not args.offline)
     except data.DataError as e:
         p.exit(1, f"error: {e}\n")
     engine = Engine(ckpt.weights, ckpt.biases, batch_size=256, threads=args.threads)

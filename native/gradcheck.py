@@ -11,8 +11,8 @@ Each parameter must pass three checks:
   |a−n| / max(1e-12, |a|+|n|), largest over the entries, ≤ 1e-7;
 * pure vs native: tensor-relative max|p−c| / max|p| ≤ 1e-12 (the two sum in a
   different order, so they may differ in the last bits, never more);
-* native float32 vs native float64, tensor-relative, ≤ 1e-4 — shown for
-  information on the float32 kernels.
+* native float32 vs native float64, tensor-relative, ≤ 1e-4, so the float32
+  kernels are held to account too.
 """
 import argparse
 import sys

@@ -36,11 +36,16 @@ def _check_matrix(name, a, dtype=None):
     return a.dtype
 
 
+_NO_BIASES = object()   # backward() has no biases to check
+
+
 def _check_layers(weights, biases):
     """Checks the parameter lists against each other; returns their dtype."""
     if not isinstance(weights, (list, tuple)) or len(weights) == 0:
         raise ValueError(f"weights must be a non-empty list of matrices, got {weights!r:.60}")
-    if biases is not None and (not isinstance(biases, (list, tuple)) or len(biases) != len(weights)):
+    if biases is _NO_BIASES:
+        biases = None
+    elif not isinstance(biases, (list, tuple)) or len(biases) != len(weights):
         got = len(biases) if isinstance(biases, (list, tuple)) else type(biases).__name__
         raise ValueError(f"biases must be a list of {len(weights)} one-row matrices, got {got}")
     dtype = _check_matrix("weights[0]", weights[0])
@@ -138,13 +143,17 @@ def backward(activations, pre_activations, weights, y_onehot):
     δ_L = (A_L − Y)/m is ∂L/∂Z_L for softmax + cross-entropy. Walking back,
     ∂L/∂Wᵢ = Aᵢ₋₁ᵀ δᵢ, ∂L/∂bᵢ = Σₙ δᵢ, and δᵢ₋₁ = (δᵢ Wᵢᵀ) ⊙ ReLU'(Zᵢ₋₁).
     """
-    dtype = _check_layers(weights, None)
+    dtype = _check_layers(weights, _NO_BIASES)
     L = len(weights)
     if len(activations) != L + 1 or len(pre_activations) != L:
         raise ValueError(f"activations must have {L + 1} entries and pre_activations {L} "
                          f"(from forward), got {len(activations)} and {len(pre_activations)}")
+    widths = [weights[0].shape[0]] + [w.shape[1] for w in weights]
     for i, A in enumerate(activations):
         _check_matrix(f"activations[{i}]", A, dtype)
+        if A.shape[1] != widths[i] or A.shape[0] != activations[0].shape[0]:
+            raise ValueError(f"activations[{i}] must have shape ({activations[0].shape[0]}, {widths[i]}) "
+                             f"to match the weights, got {A.shape}")
     for i, Z in enumerate(pre_activations):
         _check_matrix(f"pre_activations[{i}]", Z, dtype)
         if Z.shape != activations[i + 1].shape:
@@ -235,6 +244,12 @@ def train(X, y_onehot, weights, biases, *, epochs=10, batch_size=64, lr=0.1,
             raise ValueError(f"{name} must be a {'positive' if name == 'batch_size' else 'non-negative'} integer, got {v!r}")
     _check_lr(lr)
     _check_lr(decay_rate, "decay_rate")
+    if decay_rate < 0:
+        raise ValueError(f"decay_rate must not be negative (lr ← lr · decay_rate), got {decay_rate!r}")
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function (epoch, loss) or None, got {type(callback).__name__}")
 
     rng = np.random.default_rng(seed)
     N = X.shape[0]

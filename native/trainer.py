@@ -20,9 +20,9 @@ PURE_DEFAULT_LIMIT = 1000
 
 
 def default_threads():
-    """One: on the 2-core machine we measure on, a second thread gains nothing in
-    float32 and ~15% in float64 (README, Performance), and a busy second core
-    can make it much slower. --threads 2 turns it on."""
+    """One: on the shared 2-core machine we measure on, a second thread gained
+    between −10 % and +20 % from run to run (README, Performance), and a busy
+    second core makes it much slower. --threads 2 turns it on."""
     return 1
 
 
@@ -39,20 +39,22 @@ def build_parser():
     a("--sizes", type=int, nargs="+", metavar="N", help="layer widths (default: 784 64 32 10)")
     a("--epochs", type=int, help="total epochs to reach, counting resumed ones (default: 10)")
     a("--batch-size", type=int, help="mini-batch size (default: 64)")
-    a("--lr", type=float, help="initial learning rate η (default: 0.1)")
+    a("--lr", type=float, help="initial learning rate η (default: 0.1); with --resume, the rate "
+      "for the next epoch instead of the checkpoint's")
     a("--decay", type=float, help="per-epoch decay: lr ← lr·decay (default: 0.95)")
     a("--seed", type=int, help="seed for the initial weights and every epoch's order (default: 0)")
     a("--dtype", choices=["float32", "float64"], help="float type of the native engine (default: float32)")
     a("--dataset", choices=["mnist", "fashion"], help="mnist, or fashion (Fashion-MNIST from "
       "the Debian package dataset-fashion-mnist) (default: mnist)")
     a("--data-dir", metavar="DIR", help="a folder holding the four IDX files (gzipped or not)")
-    a("--offline", action="store_true", help="do not try the public mirrors")
+    a("--offline", action="store_true",
+      help="use only --data-dir and the cache: no mirrors, no package index")
     a("--engine", choices=["native", "pure"], default="native",
       help="native (C kernels, the full data) or pure (the plain-Python code of pure/, "
            f"on --limit samples, default {PURE_DEFAULT_LIMIT}) (default: native)")
     a("--limit", type=int, metavar="N", help="use only the first N training and N test samples")
     a("--threads", type=int, help=f"threads for the native engine's C loop (default: {default_threads()}; "
-      "2 pays only in float64 on the machine we measure on)")
+      "a second thread pays only on a quiet machine)")
     a("--save", metavar="PATH", help="write a checkpoint after every epoch (atomically)")
     a("--resume", metavar="PATH", help="continue from a checkpoint")
     return p
@@ -166,6 +168,14 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        return run(parser, args)
+    except MemoryError as e:
+        parser.exit(1, f"error: not enough memory for this network and batch size "
+                       f"(--sizes, --batch-size): {e}\n")
+
+
+def run(parser, args):
+    try:
         resumed = ckpt_mod.load(args.resume) if args.resume else None
         s = resolve_settings(args, resumed)
     except CheckpointError as e:
@@ -176,7 +186,8 @@ def main(argv=None):
 
     from . import data
     try:
-        ds = data.load(s["dataset"], args.data_dir, mirrors=not args.offline)
+        ds = data.load(s["dataset"], args.data_dir, mirrors=not args.offline,
+                       registry=not args.offline)
     except data.DataError as e:
         parser.exit(1, f"error: {e}\n")
     limit = args.limit or (PURE_DEFAULT_LIMIT if args.engine == "pure" else None)
@@ -185,7 +196,8 @@ def main(argv=None):
 
     if resumed is not None:
         weights, biases = resumed.weights, resumed.biases
-        start_epoch, lr = resumed.epoch, resumed.lr
+        start_epoch = resumed.epoch
+        lr = args.lr if args.lr is not None else resumed.lr
     else:
         from .network import init_network
         weights, biases = init_network(s["sizes"], seed=s["seed"], dtype=s["dtype"])
@@ -199,7 +211,7 @@ def main(argv=None):
         from .kernels import simd_path
         engine_desc = f"native {s['dtype']}, {simd_path()}, {threads} thread{'s' * (threads > 1)}"
     config = {k: s[k] for k in ("epochs", "batch_size", "decay", "dataset")}
-    config["lr0"] = s["lr"]
+    config["lr0"] = resumed.config.get("lr0", s["lr"]) if resumed is not None else s["lr"]
 
     print(f"{ds.name}: {len(train_x):,} training / {len(test_x):,} test samples; "
           f"network {'→'.join(map(str, s['sizes']))}; {engine_desc}; batch {s['batch_size']}, "
@@ -220,6 +232,10 @@ def main(argv=None):
             t0 = time.perf_counter()
             loss = runner.train_epoch(train_x, train_y, order, lr)
             dt = time.perf_counter() - t0
+            if not np.isfinite(loss):
+                print(f"error: training diverged in epoch {epoch + 1} (loss {loss}); nothing of this "
+                      f"epoch was saved — try a smaller --lr (it was {lr:g})", file=sys.stderr)
+                return 1
             lr *= s["decay"]
             snapshot = Checkpoint(*runner.state(), epoch=epoch + 1, lr=lr, seed=s["seed"], config=config)
             train_seconds += dt

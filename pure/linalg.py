@@ -15,16 +15,6 @@ its input: the public functions in ``pure.network`` check once, at the door
 """
 
 
-def shape(A):
-    """The shape (rows, columns) of matrix A, like NumPy's ``A.shape``."""
-    return (len(A), len(A[0]))
-
-
-def zeros(rows, cols):
-    """A rows × cols matrix of zeros."""
-    return [[0.0] * cols for _ in range(rows)]
-
-
 def transpose(A):
     """Aᵀ: row i of the result is column i of A."""
     return [list(column) for column in zip(*A)]
@@ -74,16 +64,6 @@ def apply(f, A):
 def column_sums(A):
     """Sum down each column, as a one-row matrix: NumPy's ``A.sum(axis=0, keepdims=True)``."""
     return [[sum(column) for column in zip(*A)]]
-
-
-def column_means(A):
-    """Mean down each column, as a one-row matrix: ``A.mean(axis=0, keepdims=True)``.
-
-    Kept only to spell out the chapter's bias formula ``mean(δ, axis=0)``; the
-    network uses ``column_sums`` (see the erratum note in ``pure.network.backward``).
-    """
-    m = len(A)
-    return [[total / m for total in row] for row in column_sums(A)]
 
 
 def subtract_scaled_in_place(A, G, s):

@@ -46,8 +46,11 @@ def init_network(sizes, seed=0):
 
 
 def relu(z):
-    """ReLU(z) = max(0, z): let positive signals through, switch negative ones off."""
-    return z if z > 0.0 else 0.0
+    """ReLU(z) = max(0, z): let positive signals through, switch negative ones off.
+
+    (Written so that a NaN passes through as NaN, as in NumPy, instead of
+    quietly becoming 0.)"""
+    return 0.0 if z <= 0.0 else z
 
 
 def relu_derivative(z):

@@ -27,6 +27,8 @@ def numerical_gradient(loss_fn, param, eps=EPS):
     rows, cols = checks.check_matrix(param, "param")
     checks.check_rows_are_lists(param, "param")
     checks.check_finite_number(eps, "eps")
+    if eps <= 0:
+        raise ValueError(f"eps must be a positive step, got {eps!r}")
 
     grad = [[0.0] * cols for _ in range(rows)]
     for i in range(rows):

@@ -40,6 +40,10 @@ def train(X, y_onehot, weights, biases, *, epochs=10, batch_size=64, lr=0.1,
     checks.check_positive_int(batch_size, "batch_size", minimum=1)
     checks.check_finite_number(lr, "lr")
     checks.check_finite_number(decay_rate, "decay_rate")
+    if decay_rate < 0:
+        raise ValueError(f"decay_rate must not be negative (lr ← lr · decay_rate), got {decay_rate!r}")
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a function (epoch, loss) or None, "
                         f"got {type(callback).__name__}")

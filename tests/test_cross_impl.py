@@ -202,6 +202,16 @@ def test_train_lowers_the_loss_on_separable_blobs_and_is_deterministic(impl):
     assert np.mean(np.argmax(np.asarray(acts[-1]), axis=1) == labels) >= 0.95
 
 
+def test_nan_in_the_input_comes_out_as_nan_never_as_a_quiet_number(impl):
+    X, Y, W, B = to_impl(impl, *chapter_case())
+    Xl = impl.tolist(X)
+    Xl[1][2] = float("nan")
+    acts, _ = impl.api.forward(impl.make(Xl), W, B)
+    probs = np.asarray(acts[-1], dtype=np.float64)
+    assert np.isnan(probs[1]).all() and np.isfinite(probs[[0, 2]]).all()
+    assert np.isnan(impl.api.cross_entropy(acts[-1], Y))
+
+
 # --- native's argument checks ---------------------------------------------------
 
 @pytest.mark.parametrize("case,exc,match", [
@@ -215,6 +225,8 @@ def test_train_lowers_the_loss_on_separable_blobs_and_is_deterministic(impl):
     ("weights_chain", ValueError, r"weights\[1\] must have 5 rows"),
     ("y_not_onehot", ValueError, "y_onehot row 1 must be one-hot"),
     ("y_shape", ValueError, r"y_onehot must have shape \(3, 3\)"),
+    ("biases_none", ValueError, "biases must be a list of 2 one-row matrices"),
+    ("activation_width", ValueError, r"activations\[1\] must have shape \(3, 5\)"),
     ("lr_nan", ValueError, "lr must be a finite real number"),
     ("lr_str", ValueError, "lr must be a finite real number"),
 ])
@@ -242,6 +254,11 @@ def test_native_api_rejects_bad_input_naming_the_argument(case, exc, match):
             bad = Y.copy()
             bad[1] = [0.5, 0.5, 0.0]
             native.backward(acts, pres, W, bad)
+        elif case == "biases_none":
+            native.forward(X, W, None)
+        elif case == "activation_width":
+            acts, pres = native.forward(X, W, B)
+            native.backward([acts[0], np.zeros((3, 4)), acts[2]], pres, W, Y)
         elif case == "y_shape":
             native.cross_entropy(native.forward(X, W, B)[0][-1], Y[:2])
         elif case in ("lr_nan", "lr_str"):
@@ -249,3 +266,23 @@ def test_native_api_rejects_bad_input_naming_the_argument(case, exc, match):
             native.sgd_update(W, B, gw, gb, float("nan") if case == "lr_nan" else "0.1")
     with pytest.raises(exc, match=match):
         run()
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"callback": 3}, TypeError, "callback must be a function"),
+    ({"decay_rate": -0.5}, ValueError, "decay_rate must not be negative"),
+    ({"shuffle": "no"}, TypeError, "shuffle must be True or False"),
+])
+def test_train_refuses_bad_settings_before_touching_the_weights(impl, kwargs, exc, match):
+    X, Y, W, B = to_impl(impl, *chapter_case())
+    before = [impl.tolist(w) for w in W]
+    with pytest.raises(exc, match=match):
+        impl.api.train(X, Y, W, B, epochs=2, batch_size=2, **kwargs)
+    assert [impl.tolist(w) for w in W] == before
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-5])
+def test_numerical_gradient_refuses_a_step_that_is_not_positive(impl, eps):
+    X, Y, W, B = to_impl(impl, *chapter_case())
+    with pytest.raises(ValueError, match="eps must be"):
+        impl.api.numerical_gradient(lambda: 0.0, W[0], eps=eps)

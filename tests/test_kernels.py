@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import re
+
 import numpy as np
 import pytest
 
@@ -248,9 +250,12 @@ def test_gather_scale_gathers_rows_and_scales_them(dtype, idx_dtype):
     assert kern.gather_scale(images, idx[:0], 0.5, dtype=dtype).shape == (0, 784)
 
 
-def test_simd_path_and_openmp_threads_report_what_the_library_uses():
-    assert kern.simd_path() in ("avx512", "avx2-fma", "generic")
-    assert kern.openmp_threads() >= 1
+def test_openmp_threads_is_one_or_what_openmp_would_use():
+    """1 for a build without OpenMP; else OMP_NUM_THREADS, or one per CPU."""
+    import os
+    want = os.environ.get("OMP_NUM_THREADS")
+    expected = int(want.split(",")[0]) if want else os.cpu_count()
+    assert kern.openmp_threads() in {1, expected}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -463,6 +468,8 @@ def _readonly(shape):
 
 
 BAD = _bad_cases()
+ARG_NAMES = {"a", "b", "z", "out", "bias", "delta", "param", "grad", "lr", "probs", "y_onehot",
+             "labels", "idx", "images", "scale", "trans_a", "trans_b", "accumulate", "p", "y"}
 
 
 @pytest.mark.parametrize("case", list(BAD))
@@ -471,7 +478,14 @@ def test_bad_argument_raises_an_error_naming_it(case):
     with pytest.raises(exc) as info:
         call()
     message = str(info.value)
-    assert word in message, f"{case}: {message!r} does not mention {word!r}"
+    rest = message.split(": ", 1)[-1]
+    if word in ARG_NAMES:
+        # the argument must be the subject ("a must …", "delta and z …", "op(a) …"),
+        # not a letter inside another word or the article in "must be a numpy…"
+        assert re.search(rf"(^|\(| and | overlap | needs ){re.escape(word)}(\)| |$)", rest), \
+            f"{case}: {message!r} does not name {word!r}"
+    else:
+        assert word in message, f"{case}: {message!r} does not mention {word!r}"
     assert message.split(":")[0] in {"matmul", "relu", "relu_backward", "sgd_update", "column_sum", "softmax",
                                      "cross_entropy", "output_delta", "softmax_xent_delta", "gather_scale"}, message
 
@@ -506,3 +520,45 @@ def test_the_interpreter_survives_every_bad_input():
     r = run_python(script)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"survived {len(BAD)}" in r.stdout
+
+
+def test_simd_path_is_the_best_the_cpu_offers():
+    """With no switch set, the library runs the widest path the CPU supports."""
+    import os
+    import platform
+    import sysconfig
+    if any(os.environ.get(v) for v in ("BACKPROP_FORCE_GENERIC", "BACKPROP_NO_AVX512")):
+        pytest.skip("a path switch is set in this environment")
+    if platform.machine() != "x86_64" or "clang" in (sysconfig.get_config_var("CC") or ""):
+        assert kern.simd_path() == "generic"
+        return
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    expected = ("generic" if not {"avx2", "fma"} <= flags
+                else "avx512" if "avx512f" in flags else "avx2-fma")
+    assert kern.simd_path() == expected
+
+
+def test_import_refuses_a_build_older_than_its_c_sources(tmp_path):
+    """Editing a C file without rebuilding must not run the stale module."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import native
+    src = os.path.dirname(native.__file__)
+    shutil.copytree(src, tmp_path / "native", ignore=shutil.ignore_patterns("__pycache__"))
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import native; "
+             "assert native.__file__.startswith(sys.argv[1]), native.__file__; print('imported')")
+    fresh = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)
+    assert fresh.returncode == 0 and "imported" in fresh.stdout, fresh.stderr
+    with open(tmp_path / "native" / "csrc" / "train.h", "a") as f:
+        f.write("/* an edit */\n")
+    stale = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)
+    assert stale.returncode != 0
+    assert "out of date" in stale.stderr and "train.h" in stale.stderr
+    assert "python -m pip install -e ." in stale.stderr

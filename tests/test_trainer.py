@@ -131,6 +131,16 @@ def test_checkpoint_with_inconsistent_arrays_is_refused(tmp_path):
         ckpt_mod.save(path, c) or ckpt_mod.load(path)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "int64"])
+def test_checkpoint_of_an_unsupported_dtype_is_refused(tmp_path, dtype):
+    c = make_ckpt()
+    c.weights = [w.astype(dtype) for w in c.weights]
+    c.biases = [b.astype(dtype) for b in c.biases]
+    ckpt_mod.save(tmp_path / "odd.npz", c)
+    with pytest.raises(CheckpointError, match=f"dtype is {dtype}, expected float32 or float64"):
+        ckpt_mod.load(tmp_path / "odd.npz")
+
+
 def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     path = tmp_path / "run.npz"
     ckpt_mod.save(path, make_ckpt())
@@ -189,6 +199,31 @@ def test_resume_refuses_a_checkpoint_of_other_sizes(mnist, capsys, tmp_path):
     assert "is for sizes [784, 16, 10]" in capsys.readouterr().err
 
 
+def test_resume_with_lr_uses_it_for_the_next_epoch_and_keeps_the_initial_lr(mnist, capsys, tmp_path):
+    path = str(tmp_path / "r.npz")
+    run_cli(["--epochs", "1", "--limit", "500", "--save", path], capsys)
+    run_cli(["--epochs", "2", "--limit", "500", "--resume", path, "--lr", "0.05", "--save", path], capsys)
+    c = ckpt_mod.load(path)
+    assert c.lr == pytest.approx(0.05 * 0.95) and c.config["lr0"] == 0.1
+
+
+def test_a_diverging_run_stops_with_an_error_and_saves_no_nan_checkpoint(mnist, capsys, tmp_path):
+    path = tmp_path / "div.npz"
+    code = trainer.main(["--epochs", "3", "--limit", "2000", "--lr", "1e30", "--save", str(path)])
+    assert code == 1 and "diverged in epoch 1" in capsys.readouterr().err
+    assert not path.exists()
+
+
+def test_offline_uses_no_network_at_all(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("BACKPROP_DATA_DIR", raising=False)
+    with pytest.raises(SystemExit) as e:
+        trainer.main(["--offline", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "skipped" in err and "package index" in err
+    assert not any((tmp_path / "empty-cache").rglob("*-ubyte")), "nothing may be fetched"
+
+
 def test_resume_refuses_a_corrupt_checkpoint(capsys, tmp_path):
     path = tmp_path / "bad.npz"
     path.write_bytes(b"PK\x03\x04 not really a zip")
@@ -233,6 +268,15 @@ def test_bad_command_line_values_are_refused_by_name(argv, message, capsys):
 
 
 # --- evaluate ---------------------------------------------------------------------
+
+def test_evaluate_refuses_a_checkpoint_that_is_not_an_mnist_classifier(capsys, tmp_path):
+    W, B = native.init_network([784, 8, 5], dtype=np.float32)
+    ckpt_mod.save(tmp_path / "five.npz", Checkpoint(W, B, epoch=1, lr=0.1, seed=0))
+    from native.evaluate import main as evaluate
+    with pytest.raises(SystemExit) as e:
+        evaluate([str(tmp_path / "five.npz")])
+    assert e.value.code == 2 and "784→8→5" in capsys.readouterr().err
+
 
 def test_confusion_matrix_counts_pairs():
     m = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
