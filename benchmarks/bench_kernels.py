@@ -241,7 +241,7 @@ def main(argv=None):
             for H in SWEEP_HIDDEN:
                 for B in SWEEP_BATCH:
                     bench_matmul(table, dt, B, H, 784, False, False, f"sweep X @ W1, batch {B}, hidden {H}", args, rng)
-                    bench_matmul(table, dt, 784, H, B, True, False, f"sweep X^T @ d1", args, rng)
+                    bench_matmul(table, dt, 784, H, B, True, False, "sweep X^T @ d1", args, rng)
     mm = [r for k, r in table.rows if k == "matmul"]
     if mm:
         print(f"\nmatmul ratio ours/numpy: median {statistics.median(mm):.2f}, min {min(mm):.2f}, "

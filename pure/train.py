@@ -34,7 +34,7 @@ def train(X, y_onehot, weights, biases, *, epochs=10, batch_size=64, lr=0.1,
     N, _ = checks.check_shape(X, "X", cols=sizes[0],
                               why=f"weights[0] has {sizes[0]} rows: one per input feature")
     checks.check_shape(y_onehot, "y_onehot", N, sizes[-1],
-                       why=f"one row per sample of X, one column per output of the network")
+                       why="one row per sample of X, one column per output of the network")
     checks.check_one_hot(y_onehot)
     checks.check_positive_int(epochs, "epochs", minimum=0)
     checks.check_positive_int(batch_size, "batch_size", minimum=1)
