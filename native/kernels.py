@@ -129,6 +129,17 @@ def _apart(fn, out_name, out, in_name, a, allow_same=False):
                          + (" (it may be the very same array)" if allow_same else ""))
 
 
+def _same_shape_out(fn, z, out):
+    """Check input `z` and an optional `out` of z's shape (z itself allowed: in place);
+    return (dtype, out), allocating out when it is None."""
+    dt = _arr(fn, "z", z)
+    if out is None:
+        return dt, np.empty(z.shape, dt)
+    _out(fn, "out", out, z.shape, dt)
+    _apart(fn, "out", out, "z", z, allow_same=True)
+    return dt, out
+
+
 def _same_shape(fn, name_a, a, name_b, b):
     if a.shape != b.shape:
         raise ValueError(f"{fn}: {name_a} and {name_b} must have the same shape, "
@@ -211,12 +222,7 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, bias=None, accumulat
 def relu(z, out=None):
     """out = max(z, 0); out may be z itself (in place)."""
     fn = "relu"
-    dt = _arr(fn, "z", z)
-    if out is None:
-        out = np.empty(z.shape, dt)
-    else:
-        _out(fn, "out", out, z.shape, dt)
-        _apart(fn, "out", out, "z", z, allow_same=True)
+    dt, out = _same_shape_out(fn, z, out)
     _call(fn, _FUN[dt]["relu"](z.size, _rd(z, dt), _wr(out, dt)))
     return out
 
@@ -261,12 +267,7 @@ def column_sum(a, out=None):
 def softmax(z, out=None):
     """Row-wise softmax, max-subtracted (stable for logits like 1000); out may be z itself."""
     fn = "softmax"
-    dt = _arr(fn, "z", z)
-    if out is None:
-        out = np.empty(z.shape, dt)
-    else:
-        _out(fn, "out", out, z.shape, dt)
-        _apart(fn, "out", out, "z", z, allow_same=True)
+    dt, out = _same_shape_out(fn, z, out)
     _call(fn, _FUN[dt]["softmax"](z.shape[0], z.shape[1], _rd(z, dt), _wr(out, dt)))
     return out
 
