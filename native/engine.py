@@ -6,6 +6,11 @@ the arithmetic, so ``Engine`` hands the C loop in ``csrc/train.c`` the uint8
 images, the labels and the epoch's sample order; it gathers and scales each
 mini-batch itself and runs the same kernels. The workspace is allocated once
 per Engine, never per batch.
+
+``SparseImages`` keeps only the nonzero pixels of an image array (81 % of
+MNIST's pixels are zero). Given one instead of the uint8 array, the engine's
+first layer — nearly all of the arithmetic — runs on those pixels only: the
+same products (a skipped term is 0·w), about a fifth of the work.
 """
 
 import numbers
@@ -24,6 +29,72 @@ def _check_images(name, images, n_features):
         raise ValueError(f"{name} must have shape (n, {n_features}), got {images.shape}")
     if not images.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
+
+
+class SparseImages:
+    """The nonzero pixels of a uint8 image array (n, D), image by image (csrc/sparse.h).
+
+    Built once per dataset, 3 bytes a nonzero pixel (MNIST's training set: 28 MB
+    against 47 MB dense); read-only afterwards. ``density`` is the fraction of
+    nonzero pixels: the sparse first layer pays while it is well below 1/2.
+    """
+
+    def __init__(self, images):
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2:
+            got = (f"{images.dtype} array of shape {images.shape}" if isinstance(images, np.ndarray)
+                   else type(images).__name__)
+            raise TypeError(f"images must be a 2-D numpy uint8 array, got {got}")
+        n, d = images.shape
+        if not 1 <= d <= 65536:
+            raise ValueError(f"images must have 1 to 65536 pixels a row, got {d}")
+        images = np.ascontiguousarray(images)
+        src = ffi.from_buffer("uint8_t[]", images)
+        self.row_start = np.empty(n + 1, dtype=np.int64)
+        rc = lib.bp_sparse_count(n, d, src, ffi.from_buffer("int64_t[]", self.row_start,
+                                                             require_writable=True))
+        nnz = int(self.row_start[-1])
+        self.col = np.empty(nnz, dtype=np.uint16)
+        self.pix = np.empty(nnz, dtype=np.uint8)
+        rc = rc or lib.bp_sparse_fill(
+            n, d, src, ffi.from_buffer("int64_t[]", self.row_start),
+            ffi.from_buffer("uint16_t[]", self.col, require_writable=True),
+            ffi.from_buffer("uint8_t[]", self.pix, require_writable=True))
+        if rc != 0:     # only if `images` changed under us, between the two passes
+            raise RuntimeError("bp_sparse_count/bp_sparse_fill failed: were the images modified "
+                               "while being read?")
+        for a in (self.row_start, self.col, self.pix):
+            a.flags.writeable = False
+        self.shape = (n, d)
+        self._c = (ffi.from_buffer("int64_t[]", self.row_start),
+                   ffi.from_buffer("uint16_t[]", self.col), ffi.from_buffer("uint8_t[]", self.pix))
+
+    def __len__(self):
+        return self.shape[0]
+
+    @property
+    def nnz(self):
+        return int(self.row_start[-1])
+
+    @property
+    def density(self):
+        return self.nnz / max(1, self.shape[0] * self.shape[1])
+
+    @property
+    def nbytes(self):
+        return self.row_start.nbytes + self.col.nbytes + self.pix.nbytes
+
+    def __repr__(self):
+        return f"SparseImages({self.shape[0]} x {self.shape[1]}, density {self.density:.3f})"
+
+
+def _image_args(images, n_features):
+    """(uint8 pointer, row_start, col, pix, n): the C arguments for dense or sparse images."""
+    if isinstance(images, SparseImages):
+        if images.shape[1] != n_features:
+            raise ValueError(f"images must have {n_features} pixels a row, got {images.shape[1]}")
+        return (ffi.NULL, *images._c, images.shape[0])
+    _check_images("images", images, n_features)
+    return (ffi.from_buffer("uint8_t[]", images), ffi.NULL, ffi.NULL, ffi.NULL, images.shape[0])
 
 
 def _check_positive_int(name, v):
@@ -69,29 +140,29 @@ class Engine:
     def train_epoch(self, images, labels, order, lr, scale=1.0 / 255.0):
         """One epoch over images[order] in mini-batches; returns the mean batch loss.
 
-        images: (n, n₀) uint8; labels: (n,) integer class indices; order: the
-        epoch's sample order, int64 indices into images.
+        images: (n, n₀) uint8, or their SparseImages; labels: (n,) integer class
+        indices; order: the epoch's sample order, int64 indices into images.
         """
-        _check_images("images", images, self.sizes[0])
+        img = _image_args(images, self.sizes[0])
+        n = img[-1]
         labels = np.ascontiguousarray(labels, dtype=np.int32)   # a copy of an input, never written
-        if labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
         if labels.size and (labels.min() < 0 or labels.max() >= self.sizes[-1]):
             raise ValueError(f"labels must be class indices in [0, {self.sizes[-1]}), "
                              f"got values from {labels.min()} to {labels.max()}")
         order = np.ascontiguousarray(order, dtype=np.int64)
         if order.ndim != 1 or order.size == 0:
             raise ValueError(f"order must be a non-empty 1-D array of sample indices, got shape {order.shape}")
-        if order.min() < 0 or order.max() >= images.shape[0]:
-            raise ValueError(f"order must index images (0 ≤ i < {images.shape[0]}), "
+        if order.min() < 0 or order.max() >= n:
+            raise ValueError(f"order must index images (0 ≤ i < {n}), "
                              f"got values from {order.min()} to {order.max()}")
         for name, v in (("lr", lr), ("scale", scale)):
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
                 raise ValueError(f"{name} must be a finite real number, got {v!r}")
         loss = ffi.new("double *")
         rc = getattr(lib, "bp_train_epoch" + self._suffix)(
-            len(self.weights), self._sizes_c, self._w_c, self._b_c,
-            ffi.from_buffer("uint8_t[]", images), images.shape[0],
+            len(self.weights), self._sizes_c, self._w_c, self._b_c, *img,
             ffi.from_buffer("int32_t[]", labels),
             ffi.from_buffer("int64_t[]", order), order.size, self.batch_size,
             lr, scale, self._ws_c, self._workspace.size,
@@ -102,14 +173,13 @@ class Engine:
         return float(loss[0])
 
     def predict(self, images, scale=1.0 / 255.0):
-        """Class index (argmax of the output) for every row of the uint8 `images`."""
-        _check_images("images", images, self.sizes[0])
-        pred = np.empty(images.shape[0], dtype=np.int32)
-        if images.shape[0] == 0:
+        """Class index (argmax of the output) for every row of `images` (uint8 or SparseImages)."""
+        img = _image_args(images, self.sizes[0])
+        pred = np.empty(img[-1], dtype=np.int32)
+        if img[-1] == 0:
             return pred
         rc = getattr(lib, "bp_predict" + self._suffix)(
-            len(self.weights), self._sizes_c, self._w_c, self._b_c,
-            ffi.from_buffer("uint8_t[]", images), images.shape[0], scale, self.batch_size,
+            len(self.weights), self._sizes_c, self._w_c, self._b_c, *img, scale, self.batch_size,
             self._ws_c, self._workspace.size, self.threads,
             ffi.from_buffer("int32_t[]", pred, require_writable=True))
         if rc != 0:

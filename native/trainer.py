@@ -17,6 +17,10 @@ from .checkpoint import Checkpoint, CheckpointError
 CHAPTER = dict(sizes=[784, 64, 32, 10], epochs=10, batch_size=64, lr=0.1, decay=0.95, seed=0,
                dtype="float32", dataset="mnist")
 PURE_DEFAULT_LIMIT = 1000
+# --first-layer auto: the sparse first layer below this fraction of nonzero
+# pixels. Measured here: MNIST (19 %) 1.4-1.6x faster sparse, Fashion-MNIST (50 %)
+# 1.5x slower; the two costs cross near 30 %.
+SPARSE_MAX_DENSITY = 0.3
 
 
 def default_threads():
@@ -53,6 +57,11 @@ def build_parser():
       help="native (C kernels, the full data) or pure (the plain-Python code of pure/, "
            f"on --limit samples, default {PURE_DEFAULT_LIMIT}) (default: native)")
     a("--limit", type=int, metavar="N", help="use only the first N training and N test samples")
+    a("--first-layer", choices=["auto", "sparse", "dense"], default="auto",
+      help="run the first layer on the nonzero pixels only (sparse) or as dense GEMMs; auto: "
+           f"sparse when under {100 * SPARSE_MAX_DENSITY:.0f} %% of the training pixels are nonzero "
+           "(MNIST: 19 %%, Fashion-MNIST: 50 %%). Same arithmetic up to rounding order "
+           "(default: auto)")
     a("--threads", type=int, help=f"threads for the native engine's C loop (default: {default_threads()}; "
       "a second thread pays only on a quiet machine)")
     a("--save", metavar="PATH", help="write a checkpoint after every epoch (atomically)")
@@ -63,10 +72,22 @@ def build_parser():
 class NativeRunner:
     """The C engine: one call per epoch on the uint8 pixels."""
 
-    def __init__(self, weights, biases, batch_size, threads):
+    def __init__(self, weights, biases, batch_size, threads, first_layer="auto"):
         from .engine import Engine
         self.engine = Engine(weights, biases, batch_size=batch_size, threads=threads)
         self.weights, self.biases = weights, biases
+        self.first_layer = first_layer
+
+    def use_sparse(self, images):
+        """Whether the first layer runs sparse on these (training) images."""
+        if self.first_layer != "auto":
+            return self.first_layer == "sparse"
+        return np.count_nonzero(images) < SPARSE_MAX_DENSITY * images.size
+
+    def prepare(self, images, sparse):
+        """The images as the engine will read them: SparseImages (built once), or as they are."""
+        from .engine import SparseImages
+        return SparseImages(images) if sparse else images
 
     def train_epoch(self, images, labels, order, lr):
         return self.engine.train_epoch(images, labels, order, lr)
@@ -80,6 +101,9 @@ class NativeRunner:
 
 class PureRunner:
     """pure/'s own functions, the §5.7 loop written out: slow, and readable."""
+
+    def prepare(self, images, sparse):
+        return images
 
     def __init__(self, weights, biases, batch_size):
         import pure
@@ -207,9 +231,13 @@ def run(parser, args):
         runner = PureRunner(weights, biases, s["batch_size"])
         engine_desc = "pure Python"
     else:
-        runner = NativeRunner(weights, biases, s["batch_size"], threads)
+        runner = NativeRunner(weights, biases, s["batch_size"], threads, args.first_layer)
         from .kernels import simd_path
-        engine_desc = f"native {s['dtype']}, {simd_path()}, {threads} thread{'s' * (threads > 1)}"
+        sparse = runner.use_sparse(train_x)
+        engine_desc = (f"native {s['dtype']}, {simd_path()}, {threads} thread{'s' * (threads > 1)}, "
+                       f"{'sparse' if sparse else 'dense'} first layer")
+    if args.engine == "native":     # once per run: the epochs then read the images in place
+        train_x, test_x = runner.prepare(train_x, sparse), runner.prepare(test_x, sparse)
     config = {k: s[k] for k in ("epochs", "batch_size", "decay", "dataset")}
     config["lr0"] = resumed.config.get("lr0", s["lr"]) if resumed is not None else s["lr"]
 

@@ -399,7 +399,7 @@ static int detect_path(void)
 #endif
 }
 
-static int simd_level(void)
+int bp_simd_level(void)
 {
 #ifdef __GNUC__
     int p = __atomic_load_n(&bp_path, __ATOMIC_ACQUIRE);
@@ -417,13 +417,13 @@ static int simd_level(void)
 
 BP_MAYBE_UNUSED static int use_avx2(void) /* the AVX2 code of the element-wise kernels: on paths 1 and 2 */
 {
-    return simd_level() >= 1;
+    return bp_simd_level() >= 1;
 }
 
 const char *bp_simd_path(void)
 {
     static const char *const names[] = {"generic", "avx2-fma", "avx512"};
-    return names[simd_level()];
+    return names[bp_simd_level()];
 }
 
 int bp_openmp_threads(void)
@@ -549,7 +549,7 @@ int bp_openmp_threads(void)
 #define NR_f64 NR_F64
 #define BP_GEMM_CALL(TS_, ...)                                                                  \
     do {                                                                                        \
-        const int level_ = simd_level();                                                        \
+        const int level_ = bp_simd_level();                                                     \
         /* a C no wider than one AVX2 panel fills 512-bit vectors poorly: use AVX2 there */    \
         if (level_ == 2 && BP_GEMM_N_(__VA_ARGS__) > NR_##TS_)                                 \
             gemm_avx512_##TS_(__VA_ARGS__);                                                     \

@@ -43,5 +43,7 @@ int bp_gather_scale_f64(int64_t B, int64_t D, const uint8_t *images, int64_t n_i
 
 /* The code path actually used: "avx512" (matmul in AVX-512, the rest AVX2), "avx2-fma" or "generic"; chosen once at the first call from the CPU; BACKPROP_FORCE_GENERIC=1 forces "generic", BACKPROP_NO_AVX512=1 caps it at "avx2-fma". */
 const char *bp_simd_path(void);
+/* The same choice as a number: 0 generic, 1 avx2-fma, 2 avx512. */
+int bp_simd_level(void);
 /* omp_get_max_threads(), or 1 when built without OpenMP. */
 int bp_openmp_threads(void);

@@ -13,7 +13,22 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "kernels.h"
+#include "sparse.h"
 #include "train.h"
+
+/* sparse.c's unchecked entry points (not part of the cffi interface): the epoch
+   checks its sparse image set once with bp_sparse_valid, not at every batch. */
+#define BP_SPARSE_NOCHECK(TS_, T_)                                                              \
+    void bp_sparse_matmul_nocheck_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *rs,     \
+                                        const uint16_t *col, const uint8_t *pix,               \
+                                        const int64_t *idx, T_ scale, const T_ *W, int64_t ldw, \
+                                        const T_ *bias, T_ *C, int64_t ldc);                   \
+    void bp_sparse_matmul_t_acc_nocheck_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *rs, \
+                                              const uint16_t *col, const uint8_t *pix,         \
+                                              const int64_t *idx, T_ scale, const T_ *D,       \
+                                              int64_t ldd, T_ *W, int64_t ldw);
+BP_SPARSE_NOCHECK(f32, float)
+BP_SPARSE_NOCHECK(f64, double)
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -85,14 +100,26 @@ static void prefetch_row(const uint8_t *row, int64_t n)
 #endif
 }
 
+/* Hint the cache to fetch image i of a sparse set (its pixel indices and values). */
+static void prefetch_sparse(const int64_t *rs, const uint16_t *col, const uint8_t *pix, int64_t i)
+{
+    const int64_t p = rs[i], n = rs[i + 1] - p;
+    prefetch_row((const uint8_t *)(col + p), 2 * n);
+    prefetch_row(pix + p, n);
+}
+
 static int check_common(int64_t n_layers, const int64_t *sizes, const void *weights,
-                        const void *biases, const uint8_t *images, int64_t n_images,
+                        const void *biases, const uint8_t *images, const int64_t *sp_row_start,
+                        const uint16_t *sp_col, const uint8_t *sp_pix, int64_t n_images,
                         int64_t batch_size, int64_t workspace_len, int n_threads)
 {
-    if (weights == NULL || biases == NULL || images == NULL || n_images < 0)
+    if (weights == NULL || biases == NULL || n_images < 0)
         return BP_EINVAL;
     int64_t need = bp_train_workspace_len(n_layers, sizes, batch_size, n_threads);
-    if (need < 0 || workspace_len < need)
+    if (need < 0 || workspace_len < need)       /* (sizes are valid from here on) */
+        return BP_EINVAL;
+    if (sp_row_start ? !(sp_pix && bp_sparse_valid(n_images, sizes[0], sp_row_start, sp_col))
+                     : images == NULL)
         return BP_EINVAL;
     return BP_OK;
 }

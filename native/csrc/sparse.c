@@ -1,0 +1,260 @@
+/* sparse.c — the sparse first layer of sparse.h: building a sparse image set, the
+   argument checks, and the generic, AVX2 or AVX-512 body of sparse_impl.inc on the
+   path kernels.c chose (bp_simd_level).
+
+   Why it pays: the dense first layer of an MNIST epoch multiplies 64x784 batches
+   whose entries are ~81 % zero. Skipping them is exact: a skipped term is 0·w = 0
+   (for finite w), so only the order of the remaining sums differs from the dense
+   GEMM, and the results differ from it in the last bits, as two GEMMs would.
+   train.c calls the *_nocheck entry points, after checking the whole set once
+   per call with bp_sparse_valid. */
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#include "kernels.h"
+#include "sparse.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SP_X86 1
+#include <immintrin.h>
+#else
+#define SP_X86 0
+#endif
+
+/* Rows of W in one tile (64 rows of 64 floats = 16 KB: in L1 on any x86), and
+   the batch rows handled per pass over the tiles (bounds a stack array). */
+#define SP_KT 64
+#define SP_ROWS 256
+
+/* generic: a "vector" is one element (no fma contraction under -std=c99) */
+#define TP generic
+#define T float
+#define TS f32
+#define V float
+#define VL 1
+#define VSET1(x) (x)
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VMUL(a, b) ((a) * (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define SFMA(a, b, c) ((a) * (b) + (c))
+#include "sparse_impl.inc"
+#define T double
+#define TS f64
+#define V double
+#define VL 1
+#define VSET1(x) (x)
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VMUL(a, b) ((a) * (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define SFMA(a, b, c) ((a) * (b) + (c))
+#include "sparse_impl.inc"
+#undef TP
+
+#if SP_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define TP avx2
+#define T float
+#define TS f32
+#define V __m256
+#define VL 8
+#define VSET1(x) _mm256_set1_ps(x)
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define SFMA(a, b, c) fmaf((a), (b), (c))
+#include "sparse_impl.inc"
+#define T double
+#define TS f64
+#define V __m256d
+#define VL 4
+#define VSET1(x) _mm256_set1_pd(x)
+#define VLOAD(p) _mm256_loadu_pd(p)
+#define VSTORE(p, v) _mm256_storeu_pd((p), (v))
+#define VMUL(a, b) _mm256_mul_pd((a), (b))
+#define VFMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define SFMA(a, b, c) fma((a), (b), (c))
+#include "sparse_impl.inc"
+#undef TP
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+#define TP avx512
+#define T float
+#define TS f32
+#define V __m512
+#define VL 16
+#define VSET1(x) _mm512_set1_ps(x)
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define SFMA(a, b, c) fmaf((a), (b), (c))
+#include "sparse_impl.inc"
+#define T double
+#define TS f64
+#define V __m512d
+#define VL 8
+#define VSET1(x) _mm512_set1_pd(x)
+#define VLOAD(p) _mm512_loadu_pd(p)
+#define VSTORE(p, v) _mm512_storeu_pd((p), (v))
+#define VMUL(a, b) _mm512_mul_pd((a), (b))
+#define VFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define SFMA(a, b, c) fma((a), (b), (c))
+#include "sparse_impl.inc"
+#undef TP
+#pragma GCC pop_options
+
+#define SP_CALL(name, TS_, ...)                                                      \
+    do {                                                                             \
+        const int level_ = bp_simd_level();                                          \
+        if (level_ == 2)                                                             \
+            name##_##TS_##_avx512(__VA_ARGS__);                                      \
+        else if (level_ == 1)                                                        \
+            name##_##TS_##_avx2(__VA_ARGS__);                                        \
+        else                                                                         \
+            name##_##TS_##_generic(__VA_ARGS__);                                     \
+    } while (0)
+#else
+#define SP_CALL(name, TS_, ...) name##_##TS_##_generic(__VA_ARGS__)
+#endif
+
+#define SP_CHECK(cond) do { if (!(cond)) return BP_EINVAL; } while (0)
+
+int bp_sparse_count(int64_t n, int64_t D, const uint8_t *images, int64_t *row_start)
+{
+    SP_CHECK(n >= 0 && D >= 0 && D <= 65536 && row_start && (n == 0 || D == 0 || images));
+    int64_t total = 0;
+    row_start[0] = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const uint8_t *src = images + i * D;
+        int64_t c = 0;
+        for (int64_t k = 0; k < D; ++k)     /* a branch-free count: vectorizes */
+            c += src[k] != 0;
+        total += c;
+        row_start[i + 1] = total;
+    }
+    return BP_OK;
+}
+
+int bp_sparse_fill(int64_t n, int64_t D, const uint8_t *images, const int64_t *row_start,
+                   uint16_t *col, uint8_t *pix)
+{
+    SP_CHECK(n >= 0 && D >= 0 && D <= 65536 && row_start && (n == 0 || D == 0 || images));
+    const int64_t total = row_start[n];
+    SP_CHECK(total >= 0 && (total == 0 || (col && pix)));
+    for (int64_t i = 0; i < n; ++i) {
+        const uint8_t *src = images + i * D;
+        int64_t p = row_start[i];
+        const int64_t end = row_start[i + 1];
+        SP_CHECK(p >= 0 && p <= end && end <= total);
+        for (int64_t k0 = 0; k0 < D; k0 += 8) {
+            const int64_t k1 = k0 + 8 < D ? k0 + 8 : D;
+            uint64_t word = 0;      /* a digit's borders: whole words of zeros, one test each */
+            memcpy(&word, src + k0, (size_t)(k1 - k0));
+            if (word == 0)
+                continue;
+            if (p + 8 <= total) {
+                /* Branch-free: write every pixel of the word, advance only past the
+                   nonzero ones (zeros and nonzeros alternate unpredictably). A write
+                   past this image's share lands in the next one's, rewritten later;
+                   the check below catches a row_start that is not bp_sparse_count's. */
+                for (int64_t k = k0; k < k1; ++k) {
+                    col[p] = (uint16_t)k;
+                    pix[p] = src[k];
+                    p += src[k] != 0;
+                }
+            } else {                /* near the end of the arrays: one write per pixel */
+                for (int64_t k = k0; k < k1; ++k)
+                    if (src[k]) {
+                        SP_CHECK(p < total);
+                        col[p] = (uint16_t)k;
+                        pix[p++] = src[k];
+                    }
+            }
+            SP_CHECK(p <= end);
+        }
+        SP_CHECK(p == end);
+    }
+    return BP_OK;
+}
+
+int bp_sparse_valid(int64_t n, int64_t D, const int64_t *row_start, const uint16_t *col)
+{
+    if (n < 0 || D < 1 || D > 65536 || row_start == NULL || row_start[0] != 0)
+        return 0;
+    for (int64_t i = 0; i < n; ++i)
+        if (row_start[i + 1] < row_start[i])
+            return 0;
+    if (row_start[n] > 0 && col == NULL)
+        return 0;
+    uint16_t mx = 0;    /* the largest pixel index, in one branch-free (vectorized) pass */
+    for (int64_t p = 0; p < row_start[n]; ++p)
+        mx = col[p] > mx ? col[p] : mx;
+    return row_start[n] == 0 || mx < D;
+}
+
+/* The rows of a batch refer to images of a valid set (idx in range or NULL = 0..M-1). */
+static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uint16_t *col,
+                       int64_t n_images, const int64_t *idx)
+{
+    if (!idx && M > n_images)
+        return 0;
+    for (int64_t i = 0; i < M; ++i)
+        if (idx && (idx[i] < 0 || idx[i] >= n_images))
+            return 0;
+    return bp_sparse_valid(n_images, K, row_start, col);
+}
+
+/* Public (checked) and train.c's (unchecked) entry points, for both types. */
+#define SP_PUBLIC(TS_, T_)                                                                      \
+    void bp_sparse_matmul_nocheck_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *rs,     \
+                                        const uint16_t *col, const uint8_t *pix,               \
+                                        const int64_t *idx, T_ scale, const T_ *W, int64_t ldw, \
+                                        const T_ *bias, T_ *C, int64_t ldc)                    \
+    {                                                                                           \
+        SP_CALL(sp_mm, TS_, M, N, K, rs, col, pix, idx, scale, W, ldw, bias, C, ldc);          \
+    }                                                                                           \
+    void bp_sparse_matmul_t_acc_nocheck_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *rs, \
+                                              const uint16_t *col, const uint8_t *pix,         \
+                                              const int64_t *idx, T_ scale, const T_ *D,       \
+                                              int64_t ldd, T_ *W, int64_t ldw)                 \
+    {                                                                                           \
+        SP_CALL(sp_mm_t_acc, TS_, M, N, K, rs, col, pix, idx, scale, D, ldd, W, ldw);          \
+    }                                                                                           \
+    int bp_sparse_matmul_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start,       \
+                               const uint16_t *col, const uint8_t *pix, int64_t n_images,       \
+                               const int64_t *idx, T_ scale, const T_ *W, int64_t ldw,          \
+                               const T_ *bias, T_ *C, int64_t ldc)                              \
+    {                                                                                           \
+        SP_CHECK(M >= 0 && N >= 0 && K >= 1 && n_images >= 0);                                  \
+        if (M == 0 || N == 0)                                                                   \
+            return BP_OK;                                                                       \
+        SP_CHECK(C && ldc >= N && W && ldw >= N && pix);                                        \
+        SP_CHECK(batch_valid(M, K, row_start, col, n_images, idx));                             \
+        bp_sparse_matmul_nocheck_##TS_(M, N, K, row_start, col, pix, idx, scale, W, ldw, bias,  \
+                                       C, ldc);                                                 \
+        return BP_OK;                                                                           \
+    }                                                                                           \
+    int bp_sparse_matmul_t_acc_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start, \
+                                     const uint16_t *col, const uint8_t *pix, int64_t n_images, \
+                                     const int64_t *idx, T_ scale, const T_ *D, int64_t ldd,    \
+                                     T_ *W, int64_t ldw)                                        \
+    {                                                                                           \
+        SP_CHECK(M >= 0 && N >= 0 && K >= 1 && n_images >= 0);                                  \
+        if (M == 0 || N == 0)                                                                   \
+            return BP_OK;                                                                       \
+        SP_CHECK(D && ldd >= N && W && ldw >= N && pix);                                        \
+        SP_CHECK(batch_valid(M, K, row_start, col, n_images, idx));                             \
+        bp_sparse_matmul_t_acc_nocheck_##TS_(M, N, K, row_start, col, pix, idx, scale, D, ldd,  \
+                                             W, ldw);                                           \
+        return BP_OK;                                                                           \
+    }
+
+SP_PUBLIC(f32, float)
+SP_PUBLIC(f64, double)
