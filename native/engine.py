@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from .kernels import ffi, lib
+from .kernels import SparseImages, ffi, lib
 from .network import _check_layers
 
 
@@ -29,62 +29,6 @@ def _check_images(name, images, n_features):
         raise ValueError(f"{name} must have shape (n, {n_features}), got {images.shape}")
     if not images.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
-
-
-class SparseImages:
-    """The nonzero pixels of a uint8 image array (n, D), image by image (csrc/sparse.h).
-
-    Built once per dataset, 3 bytes a nonzero pixel (MNIST's training set: 28 MB
-    against 47 MB dense); read-only afterwards. ``density`` is the fraction of
-    nonzero pixels: the sparse first layer pays while it is well below 1/2.
-    """
-
-    def __init__(self, images):
-        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2:
-            got = (f"{images.dtype} array of shape {images.shape}" if isinstance(images, np.ndarray)
-                   else type(images).__name__)
-            raise TypeError(f"images must be a 2-D numpy uint8 array, got {got}")
-        n, d = images.shape
-        if not 1 <= d <= 65536:
-            raise ValueError(f"images must have 1 to 65536 pixels a row, got {d}")
-        images = np.ascontiguousarray(images)
-        src = ffi.from_buffer("uint8_t[]", images)
-        self.row_start = np.empty(n + 1, dtype=np.int64)
-        rc = lib.bp_sparse_count(n, d, src, ffi.from_buffer("int64_t[]", self.row_start,
-                                                             require_writable=True))
-        nnz = int(self.row_start[-1])
-        self.col = np.empty(nnz, dtype=np.uint16)
-        self.pix = np.empty(nnz, dtype=np.uint8)
-        rc = rc or lib.bp_sparse_fill(
-            n, d, src, ffi.from_buffer("int64_t[]", self.row_start),
-            ffi.from_buffer("uint16_t[]", self.col, require_writable=True),
-            ffi.from_buffer("uint8_t[]", self.pix, require_writable=True))
-        if rc != 0:     # only if `images` changed under us, between the two passes
-            raise RuntimeError("bp_sparse_count/bp_sparse_fill failed: were the images modified "
-                               "while being read?")
-        for a in (self.row_start, self.col, self.pix):
-            a.flags.writeable = False
-        self.shape = (n, d)
-        self._c = (ffi.from_buffer("int64_t[]", self.row_start),
-                   ffi.from_buffer("uint16_t[]", self.col), ffi.from_buffer("uint8_t[]", self.pix))
-
-    def __len__(self):
-        return self.shape[0]
-
-    @property
-    def nnz(self):
-        return int(self.row_start[-1])
-
-    @property
-    def density(self):
-        return self.nnz / max(1, self.shape[0] * self.shape[1])
-
-    @property
-    def nbytes(self):
-        return self.row_start.nbytes + self.col.nbytes + self.pix.nbytes
-
-    def __repr__(self):
-        return f"SparseImages({self.shape[0]} x {self.shape[1]}, density {self.density:.3f})"
 
 
 def _image_args(images, n_features):

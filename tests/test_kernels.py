@@ -320,6 +320,17 @@ PATH_SCRIPT = textwrap.dedent("""
         img = rng.integers(0, 256, (20, 30), dtype=np.uint8)
         assert np.array_equal(kern.gather_scale(img, np.array([3, 0, 19]), 0.5, dtype=dt),
                               img[[3, 0, 19]].astype(dt) * dt(0.5))
+        img = ((rng.random((30, 100)) < 0.2) * rng.integers(1, 256, (30, 100))).astype(np.uint8)
+        sp, idx = kern.SparseImages(img), np.array([5, 0, 29, 5])
+        x = img[idx].astype(float) * 0.25
+        for N in (1, 5, 16, 37, 64, 100):      # every block width, with and without a tail
+            w = rng.standard_normal((100, N)).astype(dt)
+            b = rng.standard_normal((1, N)).astype(dt)
+            err = np.abs(kern.sparse_matmul(sp, w, idx, 0.25, bias=b) - (x @ w + b))
+            assert (err / (x @ np.abs(w) + np.abs(b) + 1)).max() <= tol, ("sparse", dt, N)
+            d = rng.standard_normal((4, N)).astype(dt)
+            err = np.abs(kern.sparse_matmul_t_acc(sp, d, w.copy(), idx, 0.25) - (w + x.T @ d))
+            assert (err / (np.abs(w) + x.T @ np.abs(d) + 1)).max() <= tol, ("sparse update", dt, N)
     print(expected, "ok")
 """)
 

@@ -249,6 +249,41 @@ def test_ctrl_c_stops_after_saving_the_last_finished_epoch(mnist, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["run.npz"]
 
 
+def test_sparse_and_dense_first_layer_train_the_same_network(mnist, capsys, tmp_path):
+    """MNIST is 81 % zero pixels: auto picks the sparse first layer, which computes the
+    same products as the dense GEMMs, in another order (float64: agree to ~1e-12)."""
+    runs = {}
+    for mode in ("auto", "dense"):
+        path = tmp_path / f"{mode}.npz"
+        code, out = run_cli(["--epochs", "2", "--limit", "5000", "--dtype", "float64",
+                             "--first-layer", mode, "--save", str(path)], capsys)
+        assert code == 0
+        assert ("sparse first layer" if mode == "auto" else "dense first layer") in out
+        runs[mode] = ckpt_mod.load(path)
+    for x, y in zip(runs["auto"].weights + runs["auto"].biases, runs["dense"].weights + runs["dense"].biases):
+        assert np.abs(x - y).max() <= 1e-9 * max(1.0, np.abs(y).max())
+
+
+def test_auto_first_layer_is_sparse_only_for_mostly_zero_images():
+    runner = trainer.NativeRunner(*native.init_network([784, 10], dtype=np.float32), 64, 1)
+    rng = np.random.default_rng(0)
+    assert runner.use_sparse((rng.random((100, 784)) < 0.19).astype(np.uint8))       # MNIST-like
+    assert not runner.use_sparse((rng.random((100, 784)) < 0.5).astype(np.uint8))   # Fashion-like
+    assert trainer.NativeRunner(*native.init_network([784, 10]), 64, 1, "sparse").use_sparse(
+        np.ones((3, 784), np.uint8))
+
+
+def test_help_describes_every_option(capsys):
+    with pytest.raises(SystemExit) as e:
+        trainer.main(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    for option in ("--sizes", "--epochs", "--batch-size", "--lr", "--decay", "--seed", "--dtype",
+                   "--dataset", "--data-dir", "--offline", "--engine", "--limit", "--first-layer",
+                   "--threads", "--save", "--resume"):
+        assert option in out
+
+
 def test_pure_engine_trains_on_a_subset(mnist, capsys):
     code, out = run_cli(["--engine", "pure", "--limit", "200", "--epochs", "1", "--sizes", "784", "8", "10"], capsys)
     assert code == 0 and "pure Python" in out and "epoch  1/1" in out

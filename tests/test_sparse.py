@@ -1,0 +1,258 @@
+"""The sparse first layer: SparseImages, the two sparse products, and the engine on them.
+
+Claims: the set holds exactly the nonzero pixels; the sparse products equal the
+dense ones up to rounding order, for every column count (each SIMD block width
+and the scalar tail); an epoch on SparseImages equals the dense epoch; how the
+columns are split between threads changes no bit; bad input is refused by name.
+"""
+import numpy as np
+import pytest
+
+import native
+from native import kernels as kern
+from native.engine import Engine
+from native.kernels import SparseImages, ffi, lib
+
+DTYPES = [np.float64, np.float32]
+TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
+# 1..100 columns: every block width of every SIMD path (1, 2, 4 vectors of 4, 8, 16
+# lanes), with and without a scalar tail.
+WIDTHS = [1, 3, 4, 8, 16, 21, 32, 48, 64, 100]
+
+
+def digit_like(rng, n, d=784, density=0.2):
+    """uint8 images with about `density` nonzero pixels; like digits, a border of pixels
+    that are zero in every image, and (unlike them) some images all zero."""
+    img = (rng.random((n, d)) < density) * rng.integers(1, 256, (n, d))
+    img[:, : d // 10] = 0
+    img[::7] = 0
+    return img.astype(np.uint8)
+
+
+def assert_close(got, ref, bound, dtype):
+    """|got - ref| within TOL of `bound`, the sum of the magnitudes that went into ref."""
+    err = np.abs(got.astype(np.float64) - ref) / (bound + 1)
+    assert err.max() <= TOL[np.dtype(dtype)], err.max()
+
+
+def test_sparse_images_hold_exactly_the_nonzero_pixels_row_by_row():
+    rng = np.random.default_rng(0)
+    img = digit_like(rng, 40, d=70)
+    sp = SparseImages(img)
+    rows, cols = np.nonzero(img)
+    assert sp.shape == img.shape and len(sp) == 40 and sp.nnz == rows.size
+    np.testing.assert_array_equal(sp.col, cols)
+    np.testing.assert_array_equal(sp.pix, img[rows, cols])
+    np.testing.assert_array_equal(np.diff(sp.row_start), np.count_nonzero(img, axis=1))
+    assert sp.density == pytest.approx(rows.size / img.size)
+    for a in (sp.row_start, sp.col, sp.pix):
+        assert not a.flags.writeable
+
+
+def test_sparse_images_of_an_all_zero_or_empty_array():
+    assert SparseImages(np.zeros((5, 784), np.uint8)).nnz == 0
+    sp = SparseImages(np.zeros((0, 784), np.uint8))
+    assert len(sp) == 0 and sp.density == 0
+
+
+@pytest.mark.parametrize("bad,exc,match", [
+    (np.zeros((3, 4), np.float32), TypeError, "uint8"),
+    (np.zeros(12, np.uint8), TypeError, "2-D"),
+    ([[1, 2]], TypeError, "list"),
+    (np.zeros((2, 70000), np.uint8), ValueError, "65536"),
+])
+def test_sparse_images_refuse_what_is_not_a_uint8_image_array(bad, exc, match):
+    with pytest.raises(exc, match=match):
+        SparseImages(bad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_cols", WIDTHS)
+def test_sparse_matmul_equals_the_dense_product_plus_bias(dtype, n_cols):
+    rng = np.random.default_rng(n_cols)
+    img = digit_like(rng, 70)
+    sp = SparseImages(img)
+    w = rng.standard_normal((784, n_cols)).astype(dtype)
+    bias = rng.standard_normal((1, n_cols)).astype(dtype)
+    idx = rng.integers(0, 70, 64)                  # a batch, with repeats
+    x = img[idx].astype(np.float64) / 255
+    ref, bound = x @ w + bias, x @ np.abs(w) + np.abs(bias)
+    for got in (kern.sparse_matmul(sp, w, idx, 1 / 255, bias=bias),
+                kern.sparse_matmul(sp, w, idx, 1 / 255, bias=bias, out=np.full((64, n_cols), np.nan, dtype))):
+        assert got.dtype == dtype and got.shape == (64, n_cols)
+        assert_close(got, ref, bound, dtype)
+    whole = kern.sparse_matmul(sp, w)              # idx None: every row, scale 1, no bias
+    assert_close(whole, img.astype(np.float64) @ w, img.astype(np.float64) @ np.abs(w), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_cols", WIDTHS)
+def test_sparse_update_adds_x_transpose_d_to_w(dtype, n_cols):
+    rng = np.random.default_rng(100 + n_cols)
+    img = digit_like(rng, 70)
+    sp = SparseImages(img)
+    w = rng.standard_normal((784, n_cols)).astype(dtype)
+    d = rng.standard_normal((64, n_cols)).astype(dtype)
+    idx = rng.integers(0, 70, 64)
+    x = img[idx].astype(np.float64) / 255
+    ref, bound = w + x.T @ d, np.abs(w) + x.T @ np.abs(d)
+    got = w.copy()
+    assert kern.sparse_matmul_t_acc(sp, d, got, idx, 1 / 255) is got
+    assert_close(got, ref, bound, dtype)
+    untouched = np.count_nonzero(img[idx], axis=0) == 0
+    assert untouched.any() and np.array_equal(got[untouched], w[untouched])   # rows of unused pixels
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_any_column_split_gives_the_same_bits(dtype):
+    """Threads split the first layer by columns: each column must come out the same."""
+    rng = np.random.default_rng(7)
+    sp = SparseImages(digit_like(rng, 64))
+    w = rng.standard_normal((784, 100)).astype(dtype)
+    d = rng.standard_normal((64, 100)).astype(dtype)
+    ct = "float" if dtype == np.float32 else "double"
+    fb = lambda a: ffi.from_buffer(ct + "[]", a)
+    mm = getattr(lib, "bp_sparse_matmul_" + ("f32" if dtype == np.float32 else "f64"))
+    upd = getattr(lib, "bp_sparse_matmul_t_acc_" + ("f32" if dtype == np.float32 else "f64"))
+    whole = kern.sparse_matmul(sp, w, scale=0.5)
+    whole_w = kern.sparse_matmul_t_acc(sp, d, w.copy(), scale=0.5)
+    for cut in (16, 37, 48, 99):                   # the right part starts at column `cut`
+        out, w2 = np.empty_like(whole), w.copy()
+        for lo, hi in ((0, cut), (cut, 100)):
+            wp = ffi.cast(ct + " *", fb(w)) + lo
+            assert mm(64, hi - lo, 784, *sp._c, 64, ffi.NULL, 0.5, wp, 100, ffi.NULL,
+                      ffi.cast(ct + " *", fb(out)) + lo, 100) == 0
+            assert upd(64, hi - lo, 784, *sp._c, 64, ffi.NULL, 0.5, ffi.cast(ct + " *", fb(d)) + lo, 100,
+                       ffi.cast(ct + " *", fb(w2)) + lo, 100) == 0
+        assert out.tobytes() == whole.tobytes() and w2.tobytes() == whole_w.tobytes()
+
+
+# --- the engine on SparseImages ---------------------------------------------------
+
+def problem(dtype, n=300, sizes=(784, 16, 12, 10), seed=0):
+    rng = np.random.default_rng(seed)
+    images = digit_like(rng, n)
+    labels = rng.integers(0, sizes[-1], n)
+    W, B = native.init_network(list(sizes), seed=seed, dtype=dtype)
+    return images, labels, W, B
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("sizes", [(784, 16, 12, 10), (784, 10), (784, 64, 32, 10), (784, 40, 16, 8, 10)])
+def test_an_epoch_on_sparse_images_equals_the_dense_epoch(dtype, tol, threads, sizes):
+    images, labels, W, B = problem(dtype, sizes=sizes)
+    W2, B2 = [w.copy() for w in W], [b.copy() for b in B]
+    order = np.random.default_rng(1).permutation(len(images))
+    dense = Engine(W, B, batch_size=32, threads=threads).train_epoch(images, labels, order, 0.05)
+    sparse = Engine(W2, B2, batch_size=32, threads=threads).train_epoch(SparseImages(images), labels,
+                                                                        order, 0.05)
+    assert sparse == pytest.approx(dense, rel=tol)
+    for a, b in zip(W + B, W2 + B2):
+        assert np.abs(a - b).max() <= tol * max(1.0, np.abs(a).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sparse_prediction_equals_dense_prediction(dtype):
+    images, _, W, B = problem(dtype, n=301, sizes=(784, 64, 32, 10))
+    eng = Engine(W, B, batch_size=64, threads=2)
+    dense = eng.predict(images)
+    np.testing.assert_array_equal(eng.predict(SparseImages(images)), dense)
+    acts, _ = native.forward((images / 255.0).astype(dtype), W, B)
+    np.testing.assert_array_equal(dense, acts[-1].argmax(axis=1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thread_count_does_not_change_a_single_bit_of_a_sparse_epoch(dtype):
+    results = []
+    for threads in (1, 2, 3):
+        images, labels, W, B = problem(dtype, n=500, sizes=(784, 64, 32, 10))
+        sp, eng = SparseImages(images), Engine(W, B, batch_size=64, threads=threads)
+        for epoch in range(2):
+            eng.train_epoch(sp, labels, np.random.default_rng(epoch).permutation(500), 0.1)
+        results.append(b"".join(a.tobytes() for a in W + B))
+    assert results[0] == results[1] == results[2]
+
+
+# --- bad input --------------------------------------------------------------------
+
+def test_sparse_wrappers_refuse_bad_arguments_by_name():
+    rng = np.random.default_rng(0)
+    sp = SparseImages(digit_like(rng, 10, d=20))
+    w, d = np.zeros((20, 5)), np.zeros((3, 5))
+    with pytest.raises(TypeError, match="sparse_matmul: images must be a native.kernels.SparseImages"):
+        kern.sparse_matmul(np.zeros((10, 20), np.uint8), w)
+    with pytest.raises(ValueError, match="sparse_matmul: w must have 20 rows"):
+        kern.sparse_matmul(sp, np.zeros((21, 5)))
+    with pytest.raises(ValueError, match=r"sparse_matmul: idx must lie in \[0, 10\), got 10"):
+        kern.sparse_matmul(sp, w, np.array([0, 10]))
+    with pytest.raises(ValueError, match=r"sparse_matmul: bias must have shape \(1, 5\)"):
+        kern.sparse_matmul(sp, w, bias=np.zeros((1, 4)))
+    with pytest.raises(TypeError, match="sparse_matmul: bias must have the same dtype"):
+        kern.sparse_matmul(sp, w, bias=np.zeros((1, 5), np.float32))
+    with pytest.raises(ValueError, match="sparse_matmul: scale must be finite"):
+        kern.sparse_matmul(sp, w, scale=float("nan"))
+    with pytest.raises(ValueError, match=r"sparse_matmul: out must have shape \(10, 5\)"):
+        kern.sparse_matmul(sp, w, out=np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="sparse_matmul_t_acc: d must have 10 rows"):
+        kern.sparse_matmul_t_acc(sp, d, w)
+    with pytest.raises(ValueError, match=r"sparse_matmul_t_acc: w must have shape \(20, 5\)"):
+        kern.sparse_matmul_t_acc(sp, d, np.zeros((20, 6)), np.array([0, 1, 2]))
+    ro = np.zeros((20, 5))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="sparse_matmul_t_acc: w is written in place"):
+        kern.sparse_matmul_t_acc(sp, d, ro, np.array([0, 1, 2]))
+
+
+def test_engine_refuses_sparse_images_of_another_width():
+    images, labels, W, B = problem(np.float32)
+    with pytest.raises(ValueError, match="images must have 784 pixels a row, got 20"):
+        Engine(W, B).train_epoch(SparseImages(images[:, :20]), labels, np.arange(300), 0.1)
+
+
+def tampered(sp, **arrays):
+    """A copy of the set's C arguments with some arrays replaced (what a careless C caller passes)."""
+    a = {"row_start": sp.row_start.copy(), "col": sp.col.copy(), "pix": sp.pix.copy(), **arrays}
+    keep = [a["row_start"], a["col"], a["pix"]]
+    return keep, (ffi.from_buffer("int64_t[]", keep[0]), ffi.from_buffer("uint16_t[]", keep[1]),
+                  ffi.from_buffer("uint8_t[]", keep[2]))
+
+
+@pytest.mark.parametrize("damage", ["pixel index past the row", "row_start decreasing",
+                                    "row_start not starting at 0"])
+def test_c_epoch_refuses_a_damaged_sparse_set_instead_of_reading_out_of_bounds(damage):
+    images, labels, W, B = problem(np.float32, n=50)
+    sp = SparseImages(images)
+    if damage == "pixel index past the row":
+        col = sp.col.copy(); col[5] = 784
+        keep, c = tampered(sp, col=col)
+    elif damage == "row_start decreasing":
+        rs = sp.row_start.copy(); rs[3] = rs[4] + 1
+        keep, c = tampered(sp, row_start=rs)
+    else:
+        rs = sp.row_start.copy(); rs[0] = 1
+        keep, c = tampered(sp, row_start=rs)
+    eng = Engine(W, B, batch_size=16)
+    labels32 = np.ascontiguousarray(labels, np.int32)
+    order = np.arange(50, dtype=np.int64)
+    loss = ffi.new("double *")
+    rc = lib.bp_train_epoch_f32(len(W), eng._sizes_c, eng._w_c, eng._b_c, ffi.NULL, *c, 50,
+                                ffi.from_buffer("int32_t[]", labels32), ffi.from_buffer("int64_t[]", order),
+                                50, 16, 0.1, 1 / 255, eng._ws_c, eng._workspace.size,
+                                ffi.from_buffer("int32_t[]", eng._label_buf), 1, loss)
+    assert rc == lib.BP_EINVAL
+    pred = np.empty(50, np.int32)
+    rc = lib.bp_predict_f32(len(W), eng._sizes_c, eng._w_c, eng._b_c, ffi.NULL, *c, 50, 1 / 255, 16,
+                            eng._ws_c, eng._workspace.size, 1, ffi.from_buffer("int32_t[]", pred))
+    assert rc == lib.BP_EINVAL
+    assert keep
+
+
+def test_sparse_fill_refuses_a_row_start_that_does_not_match_the_images():
+    img = np.zeros((3, 10), np.uint8)
+    img[1, 2] = img[1, 5] = 7
+    rs = np.array([0, 1, 1, 2], np.int64)          # claims 1 pixel in row 0, 0 in row 1
+    col, pix = np.zeros(2, np.uint16), np.zeros(2, np.uint8)
+    rc = lib.bp_sparse_fill(3, 10, ffi.from_buffer("uint8_t[]", img), ffi.from_buffer("int64_t[]", rs),
+                            ffi.from_buffer("uint16_t[]", col), ffi.from_buffer("uint8_t[]", pix))
+    assert rc == lib.BP_EINVAL
