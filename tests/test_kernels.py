@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from native import kernels as kern
+from native.kernels import ffi, lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DTYPES = [np.float64, np.float32]
@@ -43,6 +44,9 @@ def assert_close(got, ref, scale, dtype, what=""):
 MATMUL_SHAPES = [  # (M, N, K)
     (1, 1, 1), (1, 13, 7), (9, 1, 5), (7, 13, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784),
     (784, 64, 64), (6, 16, 256), (13, 17, 300), (64, 10, 32),
+    # the small-product kernels (K <= 128, no packing) and their edges: one vector a row
+    # (N <= 16 floats / 8 doubles), two, four; 16/8-row strips with remainders; Aᵀ with N <= 12
+    (32, 10, 64), (33, 12, 64), (17, 13, 128), (64, 32, 64), (9, 40, 100), (100, 64, 3), (5, 65, 128),
 ]
 
 
@@ -82,6 +86,33 @@ def test_matmul_adds_bias_and_accumulates_into_out(dtype, M, N, K, trans_a, tran
     rng = np.random.default_rng(7)
     got, ref, scale = matmul_case(rng, dtype, M, N, K, trans_a, trans_b, with_bias, accumulate)
     assert_close(got, ref, scale, dtype, f"bias={with_bias} accumulate={accumulate}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("with_bias,accumulate", [(False, False), (True, True)])
+def test_any_slice_of_a_small_product_has_the_bits_of_the_whole(dtype, trans_a, with_bias, accumulate):
+    """The engine splits products between threads by rows and columns; for K <= 128 the
+    small-product and blocked kernels compute each element by the same chain, so the
+    slices, whatever kernel their width selects, must match the whole to the bit."""
+    rng = np.random.default_rng(5)
+    M, N, K = 70, 100, 96
+    a = rand(rng, (K, M) if trans_a else (M, K), dtype)
+    b, bias, old = rand(rng, (K, N), dtype), rand(rng, (1, N), dtype), rand(rng, (M, N), dtype)
+    whole = kern.matmul(a, b, old.copy(), trans_a=trans_a, bias=bias if with_bias else None,
+                        accumulate=accumulate)
+    ct = "float" if dtype == np.float32 else "double"
+    f = getattr(lib, "bp_matmul_" + ("f32" if dtype == np.float32 else "f64"))
+    p = lambda arr, off=0: ffi.cast(ct + " *", ffi.from_buffer(ct + "[]", arr)) + off
+    for cols in ((0, 10), (10, 26), (26, 58), (58, 100)):          # widths 10, 16, 32, 42
+        for rows in ((0, 1), (1, 17), (17, 70)):
+            (j0, j1), (i0, i1) = cols, rows
+            out = old.copy()
+            a_off = i0 if trans_a else i0 * K
+            rc = f(i1 - i0, j1 - j0, K, p(a, a_off), M if trans_a else K, int(trans_a), p(b, j0), N, 0,
+                   p(bias, j0) if with_bias else ffi.NULL, p(out, i0 * N + j0), N, int(accumulate))
+            assert rc == 0
+            assert out[i0:i1, j0:j1].tobytes() == whole[i0:i1, j0:j1].tobytes(), (rows, cols)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -104,7 +104,7 @@
 enum { MR = 6, NR_F32 = 16, NR_F64 = 8, KC = 128, NC_F32 = 128, NC_F64 = 64 };
 
 static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
-                        const float *restrict Bp, float *restrict C, int64_t ldc, int nr,
+                        const float *restrict Bp, int64_t ldbp, float *restrict C, int64_t ldc, int nr,
                         int add, const float *restrict bias)
 {
     const float *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),
@@ -115,7 +115,7 @@ static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_
            c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
            c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     int64_t off = 0;
-    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 16) {
+    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += ldbp) {
         const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
         __m256 a;
         a = _mm256_broadcast_ss(a0 + off); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
@@ -155,7 +155,7 @@ static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_
 }
 
 static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64_t csa, int mr,
-                        const double *restrict Bp, double *restrict C, int64_t ldc, int nr,
+                        const double *restrict Bp, int64_t ldbp, double *restrict C, int64_t ldc, int nr,
                         int add, const double *restrict bias)
 {
     const double *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),
@@ -166,7 +166,7 @@ static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64
             c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd(), c40 = _mm256_setzero_pd(),
             c41 = _mm256_setzero_pd(), c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
     int64_t off = 0;
-    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 8) {
+    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += ldbp) {
         const __m256d b0 = _mm256_load_pd(Bp), b1 = _mm256_load_pd(Bp + 4);
         __m256d a;
         a = _mm256_broadcast_sd(a0 + off); c00 = _mm256_fmadd_pd(a, b0, c00); c01 = _mm256_fmadd_pd(a, b1, c01);
@@ -293,7 +293,7 @@ static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, 
                     const int mr = (int)(M - ir < MR ? M - ir : MR);                            \
                     for (int64_t jr = 0; jr < nc; jr += NR_) {                                  \
                         const int nr = (int)(nc - jr < NR_ ? nc - jr : NR_);                    \
-                        UKERNEL_(kc, A + ir * rsa + pc * csa, rsa, csa, mr, Bp + jr * kc,       \
+                        UKERNEL_(kc, A + ir * rsa + pc * csa, rsa, csa, mr, Bp + jr * kc, NR_,  \
                                       C + ir * ldc + jc + jr, ldc, nr, add,                     \
                                       bb ? bb + jr : NULL);                                     \
                     }                                                                           \
@@ -318,20 +318,24 @@ BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
 
 enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
 
-#define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_) \
+#define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)        \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,      \
-                      const T_ *restrict Bp, T_ *restrict C, int64_t ldc, int nr, int add,     \
-                      const T_ *restrict bias)                                                 \
+                      const T_ *restrict Bp, int64_t ldbp, T_ *restrict C, int64_t ldc, int nr, \
+                      int add, const T_ *restrict bias)                                        \
     {                                                                                          \
         const T_ *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),     \
                  *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0),           \
                  *a5 = A + (mr > 5 ? 5 * rsa : 0);                                             \
+        /* lanes [0, nr) of the two vectors; masked loads/stores never touch the rest */      \
+        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                 \
+        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_)                                \
+                          : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;                             \
         V_ c00 = ZERO_(), c01 = ZERO_(), c10 = ZERO_(), c11 = ZERO_(), c20 = ZERO_(),          \
            c21 = ZERO_(), c30 = ZERO_(), c31 = ZERO_(), c40 = ZERO_(), c41 = ZERO_(),          \
            c50 = ZERO_(), c51 = ZERO_();                                                       \
         int64_t off = 0;                                                                       \
-        for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 2 * W_) {                           \
-            const V_ b0 = LOADU_(Bp), b1 = LOADU_(Bp + W_);                                    \
+        for (int64_t k = 0; k < kc; ++k, off += csa, Bp += ldbp) {                             \
+            const V_ b0 = MLOADZ_(m0, Bp), b1 = MLOADZ_(m1, Bp + W_);                          \
             V_ a;                                                                              \
             a = SET1_(a0[off]); c00 = FMADD_(a, b0, c00); c01 = FMADD_(a, b1, c01);            \
             a = SET1_(a1[off]); c10 = FMADD_(a, b0, c10); c11 = FMADD_(a, b1, c11);            \
@@ -341,10 +345,6 @@ enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
             a = SET1_(a5[off]); c50 = FMADD_(a, b0, c50); c51 = FMADD_(a, b1, c51);            \
         }                                                                                      \
         V_ acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}}; \
-        /* lanes [0, nr) of the two vectors; masked loads/stores never touch the rest */      \
-        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                 \
-        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_)                                \
-                          : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;                             \
         const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                     \
         const V_ bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_();                                \
         for (int r = 0; r < mr; ++r) {                                                         \
@@ -360,12 +360,222 @@ enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
     }
 
 BP_UKERNEL512(ukernel512_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps,
-              _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
+              _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
 BP_UKERNEL512(ukernel512_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd,
-              _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
+              _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
 
 BP_GEMM(gemm_avx512_f32, ukernel512_f32, float, NR512_F32, NC512_F32, 8, transpose8x8_ps)
 BP_GEMM(gemm_avx512_f64, ukernel512_f64, double, NR512_F64, NC512_F64, 4, transpose4x4_pd)
+
+/* Small products (K <= KC, op(B) not transposed): the chapter's later layers, 64x32 @
+   32x10 and the like, where packing B would cost as much as the product. The same
+   micro-kernel reads B's rows in place (masked loads touch nothing past column N),
+   so every element is the chain the blocked code computes when K <= KC — Σ_k a·b
+   in k order, + bias, + old C — and the two paths agree to the bit. */
+/* Micro-kernels for products too small to pack (see gemm_nopack512 below): B's rows
+   are read in place. One vector a row (N <= 16 floats / 8 doubles, e.g. the 10
+   output classes): 16 rows in 16 accumulators, one masked load of B and 16
+   broadcasts of op(A) per k. Two vectors a row (N <= 32 / 16): 8 rows, 16
+   accumulators. The chapter's M = 32 and 64 then split into whole strips.
+   (Generated code: the accumulators are named, so they stay in registers.) */
+enum { MR1 = 16, MR2 = 8 };
+#define BP_UKERNEL512_1V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)     \
+    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,     \
+                      const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr, \
+                      int add, const T_ *restrict bias)                                       \
+    {                                                                                         \
+        const T_ *a0 = A, *a1 = A + (mr > 1 ? 1 * rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0), \
+                 *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0), *a5 = A + (mr > 5 ? 5 * rsa : 0),\
+                 *a6 = A + (mr > 6 ? 6 * rsa : 0), *a7 = A + (mr > 7 ? 7 * rsa : 0), *a8 = A + (mr > 8 ? 8 * rsa : 0),\
+                 *a9 = A + (mr > 9 ? 9 * rsa : 0), *a10 = A + (mr > 10 ? 10 * rsa : 0), *a11 = A + (mr > 11 ? 11 * rsa : 0),\
+                 *a12 = A + (mr > 12 ? 12 * rsa : 0), *a13 = A + (mr > 13 ? 13 * rsa : 0), *a14 = A + (mr > 14 ? 14 * rsa : 0),\
+                 *a15 = A + (mr > 15 ? 15 * rsa : 0);                                         \
+        const uint32_t m0 = (1u << nr) - 1u;                                                  \
+        V_ c0_0 = ZERO_(), c1_0 = ZERO_(), c2_0 = ZERO_(), c3_0 = ZERO_(), c4_0 = ZERO_(), c5_0 = ZERO_(),\
+           c6_0 = ZERO_(), c7_0 = ZERO_(), c8_0 = ZERO_(), c9_0 = ZERO_(), c10_0 = ZERO_(), c11_0 = ZERO_(),\
+           c12_0 = ZERO_(), c13_0 = ZERO_(), c14_0 = ZERO_(), c15_0 = ZERO_();                \
+        int64_t off = 0;                                                                      \
+        for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                              \
+            const V_ b0 = MLOADZ_(m0, B);                                                     \
+            V_ x;                                                                             \
+            x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0);                                   \
+            x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0);                                   \
+            x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0);                                   \
+            x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0);                                   \
+            x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0);                                   \
+            x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0);                                   \
+            x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0);                                   \
+            x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0);                                   \
+            x = SET1_(a8[off]); c8_0 = FMADD_(x, b0, c8_0);                                   \
+            x = SET1_(a9[off]); c9_0 = FMADD_(x, b0, c9_0);                                   \
+            x = SET1_(a10[off]); c10_0 = FMADD_(x, b0, c10_0);                                \
+            x = SET1_(a11[off]); c11_0 = FMADD_(x, b0, c11_0);                                \
+            x = SET1_(a12[off]); c12_0 = FMADD_(x, b0, c12_0);                                \
+            x = SET1_(a13[off]); c13_0 = FMADD_(x, b0, c13_0);                                \
+            x = SET1_(a14[off]); c14_0 = FMADD_(x, b0, c14_0);                                \
+            x = SET1_(a15[off]); c15_0 = FMADD_(x, b0, c15_0);                                \
+        }                                                                                     \
+        V_ acc[16][1] = {                                                                     \
+            {c0_0}, {c1_0}, {c2_0}, {c3_0}, {c4_0}, {c5_0},                                   \
+            {c6_0}, {c7_0}, {c8_0}, {c9_0}, {c10_0}, {c11_0},                                 \
+            {c12_0}, {c13_0}, {c14_0}, {c15_0}                                                \
+        };                                                                                    \
+        /* lanes [0, nr): masked loads and stores never touch the rest */                     \
+        const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                    \
+        for (int r = 0; r < mr; ++r) {                                                        \
+            T_ *c = C + r * ldc;                                                              \
+            V_ v0 = ADD_(acc[r][0], bb0);                                                     \
+            if (add) {                                                                        \
+                v0 = ADD_(v0, MLOADZ_(m0, c));                                                \
+            }                                                                                 \
+            MSTORE_(c, m0, v0);                                                               \
+        }                                                                                     \
+    }
+
+#define BP_UKERNEL512_2V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)     \
+    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,     \
+                      const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr, \
+                      int add, const T_ *restrict bias)                                       \
+    {                                                                                         \
+        const T_ *a0 = A, *a1 = A + (mr > 1 ? 1 * rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0), \
+                 *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0), *a5 = A + (mr > 5 ? 5 * rsa : 0),\
+                 *a6 = A + (mr > 6 ? 6 * rsa : 0), *a7 = A + (mr > 7 ? 7 * rsa : 0);          \
+        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                \
+        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_) : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;\
+        V_ c0_0 = ZERO_(), c0_1 = ZERO_(), c1_0 = ZERO_(), c1_1 = ZERO_(), c2_0 = ZERO_(), c2_1 = ZERO_(),\
+           c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),\
+           c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_();                    \
+        int64_t off = 0;                                                                      \
+        for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                              \
+            const V_ b0 = MLOADZ_(m0, B), b1 = MLOADZ_(m1, B + W_);                           \
+            V_ x;                                                                             \
+            x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0); c0_1 = FMADD_(x, b1, c0_1);       \
+            x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0); c1_1 = FMADD_(x, b1, c1_1);       \
+            x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0); c2_1 = FMADD_(x, b1, c2_1);       \
+            x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0); c3_1 = FMADD_(x, b1, c3_1);       \
+            x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0); c4_1 = FMADD_(x, b1, c4_1);       \
+            x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0); c5_1 = FMADD_(x, b1, c5_1);       \
+            x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0); c6_1 = FMADD_(x, b1, c6_1);       \
+            x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0); c7_1 = FMADD_(x, b1, c7_1);       \
+        }                                                                                     \
+        V_ acc[8][2] = {                                                                      \
+            {c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1}, {c3_0, c3_1}, {c4_0, c4_1}, {c5_0, c5_1},\
+            {c6_0, c6_1}, {c7_0, c7_1}                                                        \
+        };                                                                                    \
+        /* lanes [0, nr): masked loads and stores never touch the rest */                     \
+        const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                    \
+        const V_ bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_();                               \
+        for (int r = 0; r < mr; ++r) {                                                        \
+            T_ *c = C + r * ldc;                                                              \
+            V_ v0 = ADD_(acc[r][0], bb0);                                                     \
+            V_ v1 = ADD_(acc[r][1], bb1);                                                     \
+            if (add) {                                                                        \
+                v0 = ADD_(v0, MLOADZ_(m0, c));                                                \
+                v1 = ADD_(v1, MLOADZ_(m1, c + W_));                                           \
+            }                                                                                 \
+            MSTORE_(c, m0, v0);                                                               \
+            MSTORE_(c + W_, m1, v1);                                                          \
+        }                                                                                     \
+    }
+
+BP_UKERNEL512_1V(ukernel512_1v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
+                 _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
+BP_UKERNEL512_1V(ukernel512_1v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
+                 _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
+BP_UKERNEL512_2V(ukernel512_2v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
+                 _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
+BP_UKERNEL512_2V(ukernel512_2v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
+                 _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
+
+/* op(A) = Aᵀ and a C of at most TN_NJ = 12 columns (the output layer's 10): A₂ᵀ·δ₃.
+   Broadcasting A along k would use 10 of 16 lanes; here the lanes run along M
+   instead — each row k of the stored A (contiguous along M) is two vector loads,
+   each B[k, j] one broadcast, and 2·N accumulators hold two vectors of Cᵀ's
+   columns. Every lane computes Σ_k a·b in k order, then + bias, + old C: the
+   blocked code's chain. (Generated code: named accumulators stay in registers.) */
+enum { TN_NJ = 12 };
+#define BP_TN_NARROW512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, STORE_)                     \
+    static void NAME_(int64_t M, int64_t N, int64_t K, const T_ *A, int64_t lda, const T_ *B,         \
+                      int64_t ldb, const T_ *bias, T_ *C, int64_t ldc, int add)                       \
+    {                                                                                                 \
+        T_ tmp[TN_NJ][2 * W_] __attribute__((aligned(64)));                                           \
+        for (int64_t i0 = 0; i0 < M; i0 += 2 * W_) {                                                  \
+            const int64_t mi = M - i0 < 2 * W_ ? M - i0 : 2 * W_;                                     \
+            const uint32_t m0 = mi >= W_ ? 0xFFFFu >> (16 - W_) : (1u << mi) - 1u;                    \
+            const uint32_t m1 = mi >= 2 * W_ ? 0xFFFFu >> (16 - W_) : mi > W_ ? (1u << (mi - W_)) - 1u : 0u;\
+            V_ c0_0 = ZERO_(), c0_1 = ZERO_(), c1_0 = ZERO_(), c1_1 = ZERO_(), c2_0 = ZERO_(), c2_1 = ZERO_(),\
+               c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),\
+               c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_(), c8_0 = ZERO_(), c8_1 = ZERO_(),\
+               c9_0 = ZERO_(), c9_1 = ZERO_(), c10_0 = ZERO_(), c10_1 = ZERO_(), c11_0 = ZERO_(), c11_1 = ZERO_();\
+            for (int64_t k = 0; k < K; ++k) {                                                         \
+                const V_ a0 = MLOADZ_(m0, A + k * lda + i0), a1 = MLOADZ_(m1, A + k * lda + i0 + W_); \
+                const T_ *bk = B + k * ldb;                                                           \
+                V_ x;                                                                                 \
+                { x = SET1_(bk[0]); c0_0 = FMADD_(x, a0, c0_0); c0_1 = FMADD_(x, a1, c0_1); }         \
+                if (N > 1) { x = SET1_(bk[1]); c1_0 = FMADD_(x, a0, c1_0); c1_1 = FMADD_(x, a1, c1_1); }\
+                if (N > 2) { x = SET1_(bk[2]); c2_0 = FMADD_(x, a0, c2_0); c2_1 = FMADD_(x, a1, c2_1); }\
+                if (N > 3) { x = SET1_(bk[3]); c3_0 = FMADD_(x, a0, c3_0); c3_1 = FMADD_(x, a1, c3_1); }\
+                if (N > 4) { x = SET1_(bk[4]); c4_0 = FMADD_(x, a0, c4_0); c4_1 = FMADD_(x, a1, c4_1); }\
+                if (N > 5) { x = SET1_(bk[5]); c5_0 = FMADD_(x, a0, c5_0); c5_1 = FMADD_(x, a1, c5_1); }\
+                if (N > 6) { x = SET1_(bk[6]); c6_0 = FMADD_(x, a0, c6_0); c6_1 = FMADD_(x, a1, c6_1); }\
+                if (N > 7) { x = SET1_(bk[7]); c7_0 = FMADD_(x, a0, c7_0); c7_1 = FMADD_(x, a1, c7_1); }\
+                if (N > 8) { x = SET1_(bk[8]); c8_0 = FMADD_(x, a0, c8_0); c8_1 = FMADD_(x, a1, c8_1); }\
+                if (N > 9) { x = SET1_(bk[9]); c9_0 = FMADD_(x, a0, c9_0); c9_1 = FMADD_(x, a1, c9_1); }\
+                if (N > 10) { x = SET1_(bk[10]); c10_0 = FMADD_(x, a0, c10_0); c10_1 = FMADD_(x, a1, c10_1); }\
+                if (N > 11) { x = SET1_(bk[11]); c11_0 = FMADD_(x, a0, c11_0); c11_1 = FMADD_(x, a1, c11_1); }\
+            }                                                                                         \
+            STORE_(tmp[0], c0_0); STORE_(tmp[0] + W_, c0_1);                                          \
+            STORE_(tmp[1], c1_0); STORE_(tmp[1] + W_, c1_1);                                          \
+            STORE_(tmp[2], c2_0); STORE_(tmp[2] + W_, c2_1);                                          \
+            STORE_(tmp[3], c3_0); STORE_(tmp[3] + W_, c3_1);                                          \
+            STORE_(tmp[4], c4_0); STORE_(tmp[4] + W_, c4_1);                                          \
+            STORE_(tmp[5], c5_0); STORE_(tmp[5] + W_, c5_1);                                          \
+            STORE_(tmp[6], c6_0); STORE_(tmp[6] + W_, c6_1);                                          \
+            STORE_(tmp[7], c7_0); STORE_(tmp[7] + W_, c7_1);                                          \
+            STORE_(tmp[8], c8_0); STORE_(tmp[8] + W_, c8_1);                                          \
+            STORE_(tmp[9], c9_0); STORE_(tmp[9] + W_, c9_1);                                          \
+            STORE_(tmp[10], c10_0); STORE_(tmp[10] + W_, c10_1);                                      \
+            STORE_(tmp[11], c11_0); STORE_(tmp[11] + W_, c11_1);                                      \
+            /* C[i0 + i, j] = (Σ_k + bias) + old C: the blocked code's order, element by element */   \
+            for (int64_t i = 0; i < mi; ++i) {                                                        \
+                T_ *c = C + (i0 + i) * ldc;                                                           \
+                for (int64_t j = 0; j < N; ++j) {                                                     \
+                    T_ v = tmp[j][i] + (bias ? bias[j] : (T_)0);                                      \
+                    c[j] = add ? v + c[j] : v;                                                        \
+                }                                                                                     \
+            }                                                                                         \
+        }                                                                                             \
+    }
+
+BP_TN_NARROW512(gemm_tn_narrow512_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
+                _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_store_ps)
+BP_TN_NARROW512(gemm_tn_narrow512_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
+                _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_store_pd)
+
+/* Small products (K <= KC, op(B) not transposed, N <= 4 vectors): the chapter's later
+   layers, 64x32 @ 32x10 and the like, where packing B would cost as much as the
+   product. Every element is the chain the blocked code computes when K <= KC —
+   Σ_k a·b in k order, + bias, + old C — so the two paths agree to the bit. */
+#define BP_NOPACK512(NAME_, UK1_, UK2_, T_, W_)                                                \
+    static void NAME_(int64_t M, int64_t N, int64_t K, const T_ *A, int64_t rsa, int64_t csa,  \
+                      const T_ *B, int64_t ldb, const T_ *bias, T_ *C, int64_t ldc, int add)   \
+    {                                                                                          \
+        if (N <= W_) {                                                                         \
+            for (int64_t ir = 0; ir < M; ir += MR1)                                            \
+                UK1_(K, A + ir * rsa, rsa, csa, (int)(M - ir < MR1 ? M - ir : MR1), B, ldb,    \
+                     C + ir * ldc, ldc, (int)N, add, bias);                                    \
+            return;                                                                            \
+        }                                                                                      \
+        for (int64_t jr = 0; jr < N; jr += 2 * W_) {                                          \
+            const int nr = (int)(N - jr < 2 * W_ ? N - jr : 2 * W_);                           \
+            for (int64_t ir = 0; ir < M; ir += MR2)                                            \
+                UK2_(K, A + ir * rsa, rsa, csa, (int)(M - ir < MR2 ? M - ir : MR2), B + jr,    \
+                     ldb, C + ir * ldc + jr, ldc, nr, add, bias ? bias + jr : NULL);           \
+        }                                                                                      \
+    }
+BP_NOPACK512(gemm_nopack512_f32, ukernel512_1v_f32, ukernel512_2v_f32, float, 16)
+BP_NOPACK512(gemm_nopack512_f64, ukernel512_1v_f64, ukernel512_2v_f64, double, 8)
+
 
 #pragma GCC pop_options
 #endif /* BP_X86 */
@@ -542,22 +752,29 @@ int bp_openmp_threads(void)
         return BP_OK;                                                                           \
     }
 
-/* matmul: the blocked AVX-512 or AVX2 code, or the reference loop on the generic path. */
+/* matmul: the small-product or blocked AVX-512 code, the AVX2 code, or the reference
+   loop on the generic path. */
 #if BP_X86
-#define BP_GEMM_N_(M_, N_, ...) (N_)
-#define NR_f32 NR_F32
-#define NR_f64 NR_F64
-#define BP_GEMM_CALL(TS_, ...)                                                                  \
-    do {                                                                                        \
-        const int level_ = bp_simd_level();                                                     \
-        /* a C no wider than one AVX2 panel fills 512-bit vectors poorly: use AVX2 there */    \
-        if (level_ == 2 && BP_GEMM_N_(__VA_ARGS__) > NR_##TS_)                                 \
-            gemm_avx512_##TS_(__VA_ARGS__);                                                     \
-        else if (level_ >= 1)                                                                   \
-            gemm_avx2_##TS_(__VA_ARGS__);                                                       \
+#define BP_GEMM_DISPATCH(TS_, T_, NR_, W512_)                                                   \
+    static void gemm_dispatch_##TS_(int64_t M, int64_t N, int64_t K, const T_ *A, int64_t rsa,  \
+                                    int64_t csa, const T_ *B, int64_t rsb, int64_t csb,         \
+                                    const T_ *bias, T_ *C, int64_t ldc, int accumulate)         \
+    {                                                                                           \
+        const int level = bp_simd_level();                                                      \
+        if (level == 2 && csb == 1 && K <= KC && rsa == 1 && N <= TN_NJ)                        \
+            gemm_tn_narrow512_##TS_(M, N, K, A, csa, B, rsb, bias, C, ldc, accumulate);         \
+        else if (level == 2 && csb == 1 && K <= KC && N <= 4 * W512_)                           \
+            gemm_nopack512_##TS_(M, N, K, A, rsa, csa, B, rsb, bias, C, ldc, accumulate);       \
+        else if (level == 2 && N > NR_)  /* a C no wider than one AVX2 panel: AVX2 below */     \
+            gemm_avx512_##TS_(M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate);     \
+        else if (level >= 1)                                                                    \
+            gemm_avx2_##TS_(M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate);       \
         else                                                                                    \
-            gemm_ref_##TS_##_generic(__VA_ARGS__);                                              \
-    } while (0)
+            gemm_ref_##TS_##_generic(M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate); \
+    }
+BP_GEMM_DISPATCH(f32, float, NR_F32, 16)
+BP_GEMM_DISPATCH(f64, double, NR_F64, 8)
+#define BP_GEMM_CALL(TS_, ...) gemm_dispatch_##TS_(__VA_ARGS__)
 #else
 #define BP_GEMM_CALL(TS_, ...) gemm_ref_##TS_##_generic(__VA_ARGS__)
 #endif
