@@ -8,6 +8,13 @@ kernels in GB/s (bytes read + written by the kernel).  Each figure is the median
 --repeats interleaved repeats (ours, C, NumPy, ours, C, NumPy, ...), each repeat
 timing enough calls to last --min-time seconds.
 
+The chapter's matmuls are also timed with no Python in the loop at all: a small C
+harness (compiled here with cffi, as the project is) calls our bp_matmul and
+OpenBLAS's own cblas_sgemm/dgemm (the library inside NumPy) in the same C loop, so
+the ratio compares the two kernels alone — what the epoch loop, which calls the
+kernels from C, sees. The sparse first layer is compared with NumPy's dense
+product on a batch of real MNIST digits (--data-dir or the usual sources).
+
 NumPy is limited to one thread: OPENBLAS_NUM_THREADS (and the other BLAS thread
 variables) are set to 1 before NumPy is imported.  The OpenBLAS core type NumPy
 runs is printed in the header.  Unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the
@@ -49,6 +56,141 @@ CHAPTER_MATMULS = [  # (M, N, K, trans_a, trans_b, what)
 ]
 SWEEP_HIDDEN = [64, 128, 256, 512, 1024]
 SWEEP_BATCH = [32, 64, 128, 256, 512]
+
+
+HARNESS_SRC = r"""
+#include <stdint.h>
+#include <time.h>
+typedef int (*ours_f32)(int64_t, int64_t, int64_t, const float *, int64_t, int, const float *,
+                        int64_t, int, const float *, float *, int64_t, int);
+typedef int (*ours_f64)(int64_t, int64_t, int64_t, const double *, int64_t, int, const double *,
+                        int64_t, int, const double *, double *, int64_t, int);
+typedef void (*blas_f32)(int, int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                         const float *, int64_t, float, float *, int64_t);
+typedef void (*blas_f64)(int, int, int, int64_t, int64_t, int64_t, double, const double *, int64_t,
+                         const double *, int64_t, double, double *, int64_t);
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+/* Seconds per call of C = op(A) @ op(B), called reps times: kind 0 = bp_matmul, 1 = cblas
+   (row-major, 64-bit integers: NumPy's scipy-openblas64). */
+double time_mm(uintptr_t fn, int kind, int f64, int64_t reps, int64_t M, int64_t N, int64_t K,
+               uintptr_t A, int64_t lda, int ta, uintptr_t B, int64_t ldb, int tb, uintptr_t C)
+{
+    double t0 = now();
+    for (int64_t r = 0; r < reps; ++r) {
+        if (kind == 0 && !f64)
+            ((ours_f32)fn)(M, N, K, (const float *)A, lda, ta, (const float *)B, ldb, tb, 0, (float *)C, N, 0);
+        else if (kind == 0)
+            ((ours_f64)fn)(M, N, K, (const double *)A, lda, ta, (const double *)B, ldb, tb, 0, (double *)C, N, 0);
+        else if (!f64)
+            ((blas_f32)fn)(101, ta ? 112 : 111, tb ? 112 : 111, M, N, K, 1.0f, (const float *)A, lda,
+                           (const float *)B, ldb, 0.0f, (float *)C, N);
+        else
+            ((blas_f64)fn)(101, ta ? 112 : 111, tb ? 112 : 111, M, N, K, 1.0, (const double *)A, lda,
+                           (const double *)B, ldb, 0.0, (double *)C, N);
+    }
+    return (now() - t0) / (double)reps;
+}
+"""
+
+
+def c_loop_harness():
+    """(harness lib, {dtype: (our bp_matmul address, cblas gemm address)}), or (None, reason)."""
+    import importlib.util
+    import tempfile
+    import cffi
+    import native._kernels as built
+    paths = glob.glob(os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs",
+                                   "*openblas*.so*"))
+    blas, names = None, None
+    for path in paths:
+        so = ctypes.CDLL(path)
+        for cand in (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"),):
+            if all(hasattr(so, n) for n in cand):
+                blas, names = so, cand
+    if blas is None:
+        return None, "NumPy's OpenBLAS with 64-bit cblas_*gemm was not found"
+    ffib = cffi.FFI()
+    ffib.cdef("double time_mm(uintptr_t fn, int kind, int f64, int64_t reps, int64_t M, int64_t N, "
+              "int64_t K, uintptr_t A, int64_t lda, int ta, uintptr_t B, int64_t ldb, int tb, uintptr_t C);")
+    ffib.set_source("_bp_bench_harness", HARNESS_SRC, extra_compile_args=["-O2"])
+    tmp = tempfile.mkdtemp(prefix="bp_bench_")
+    so_path = ffib.compile(tmpdir=tmp, verbose=False)
+    spec = importlib.util.spec_from_file_location("_bp_bench_harness", so_path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ours = ctypes.CDLL(built.__file__)
+    addr = lambda f: ctypes.cast(f, ctypes.c_void_p).value
+    fns = {np.dtype(np.float32): (addr(ours.bp_matmul_f32), addr(getattr(blas, names[0]))),
+           np.dtype(np.float64): (addr(ours.bp_matmul_f64), addr(getattr(blas, names[1])))}
+    return mod.lib, fns
+
+
+def bench_c_loop(dtypes, args, rng):
+    """The chapter's matmuls, ours vs OpenBLAS, both called from the same C loop."""
+    hlib, fns = c_loop_harness()
+    if hlib is None:
+        print(f"(C-loop comparison skipped: {fns})")
+        return []
+    print(f"\nC loop (no Python): bp_matmul vs OpenBLAS cblas gemm, the same harness loop, "
+          f"median of {args.repeats} interleaved repeats")
+    print(f"{'what':<11} {'shape':<18} {'flags':<6} {'dtype':<8} {'ours GFLOP/s':>12} {'OpenBLAS':>9} {'ratio':>6}")
+    ratios = []
+    for dt in dtypes:
+        dt = np.dtype(dt)
+        f64 = int(dt == np.float64)
+        ours, blas = fns[dt]
+        for M, N, K, ta, tb, what in CHAPTER_MATMULS:
+            if ta and tb:
+                continue
+            a = rng.standard_normal((K, M) if ta else (M, K)).astype(dt)
+            b = rng.standard_normal((N, K) if tb else (K, N)).astype(dt)
+            c1, c2 = np.empty((M, N), dt), np.empty((M, N), dt)
+            reps = max(10, int(args.min_time * 2e10 / (2 * M * N * K)))   # ~min_time at 10 GFLOP/s
+            runs = {0: [], 1: []}
+            for _ in range(args.repeats):
+                for kind, fn, c in ((0, ours, c1), (1, blas, c2)):
+                    runs[kind].append(hlib.time_mm(fn, kind, f64, reps, M, N, K, a.ctypes.data, a.shape[1],
+                                                   ta, b.ctypes.data, b.shape[1], tb, c.ctypes.data))
+            assert np.allclose(c1, c2, rtol=1e-3, atol=1e-3), what      # the same product
+            t_ours, t_blas = statistics.median(runs[0]), statistics.median(runs[1])
+            g = 2.0 * M * N * K / 1e9
+            ratios.append(t_blas / t_ours)
+            print(f"{what:<11} {f'{M}x{K} @ {K}x{N}':<18} {('T' if ta else 'N') + ('T' if tb else 'N'):<6} "
+                  f"{dt.name:<8} {g / t_ours:12.1f} {g / t_blas:9.1f} {t_blas / t_ours:6.2f}", flush=True)
+    print(f"C-loop matmul ratio ours/OpenBLAS: median {statistics.median(ratios):.2f}, "
+          f"min {min(ratios):.2f}, max {max(ratios):.2f} over {len(ratios)} shapes")
+    return ratios
+
+
+def bench_sparse(table, dt, args, rng, images):
+    """The first layer on real digits: X·W₁ and W₁ += Xᵀ·δ̃, sparse (ours) vs dense NumPy."""
+    idx = rng.integers(0, len(images), 64)
+    batch = np.ascontiguousarray(images[idx])
+    sp = kern.SparseImages(batch)
+    X = batch.astype(dt) * dt(1 / 255)
+    w = (rng.standard_normal((784, 64)) * 0.05).astype(dt)
+    bias = np.zeros((1, 64), dt)
+    d = (rng.standard_normal((64, 64)) * 1e-12).astype(dt)     # keeps repeated updates harmless
+    out = np.empty((64, 64), dt)
+    s = sfx(dt)
+    rs, col, pix = sp._c
+    pw, pb, po, pd = ptr(w, True), ptr(bias), ptr(out, True), ptr(d)
+    note = f"{100 * sp.density:.0f} % nonzero pixels; numpy: dense"
+    table.row("sparse X@W1", "64x784 @ 784x64", "", dt, "GFLOP/s", 2.0 * 64 * 784 * 64, timeit(
+        [lambda: kern.sparse_matmul(sp, w, None, 1 / 255, bias=bias, out=out),
+         lambda: getattr(lib, f"bp_sparse_matmul_{s}")(64, 64, 784, rs, col, pix, 64, ffi.NULL, 1 / 255,
+                                                      pw, 64, pb, po, 64),
+         lambda: np.add(X @ w, bias, out=out)], args.repeats, args.min_time), note + " X @ W + b")
+    table.row("sparse W+=XTd", "784x64 @ 64x64", "T", dt, "GFLOP/s", 2.0 * 64 * 784 * 64, timeit(
+        [lambda: kern.sparse_matmul_t_acc(sp, d, w, None, 1 / 255),
+         lambda: getattr(lib, f"bp_sparse_matmul_t_acc_{s}")(64, 64, 784, rs, col, pix, 64, ffi.NULL,
+                                                            1 / 255, pd, 64, pw, 64),
+         lambda: np.add(w, X.T @ d, out=w)], args.repeats, args.min_time), note + " W += X.T @ d")
 
 
 def numpy_blas():
@@ -212,13 +354,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7, help="interleaved repeats per figure (median; >= 5; default 7)")
     parser.add_argument("--min-time", type=float, default=0.02, help="seconds per repeat per function (default 0.02)")
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both", help="default both")
-    parser.add_argument("--only", choices=["chapter", "elementwise", "sweep"], action="append",
-                        help="run only these sections (repeatable); default: all three")
+    parser.add_argument("--only", choices=["chapter", "c-loop", "sparse", "elementwise", "sweep"],
+                        action="append", help="run only these sections (repeatable); default: all")
+    parser.add_argument("--data-dir", help="folder with the MNIST IDX files, for the sparse section")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.repeats < 5:
         parser.error("--repeats must be at least 5")
-    sections = args.only or ["chapter", "elementwise", "sweep"]
+    sections = args.only or ["chapter", "c-loop", "sparse", "elementwise", "sweep"]
     dtypes = {"float32": [np.float32], "float64": [np.float64], "both": [np.float32, np.float64]}[args.dtype]
     rng = np.random.default_rng(args.seed)
 
@@ -230,10 +373,16 @@ def main(argv=None):
     print(f"median of {args.repeats} interleaved repeats; ours = Python wrapper, ours(C) = direct C call; "
           f"ratio = ours / numpy (> 1: ours faster)\n")
     table = Table()
+    images = None
+    if "sparse" in sections:
+        from native import data
+        images = data.load("mnist", args.data_dir, progress=False).train_images
     for dt in dtypes:
         if "chapter" in sections:
             for M, N, K, ta, tb, what in CHAPTER_MATMULS:
                 bench_matmul(table, dt, M, N, K, ta, tb, what, args, rng)
+        if "sparse" in sections:
+            bench_sparse(table, dt, args, rng, images)
         if "elementwise" in sections:
             bench_elementwise(table, dt, args, rng)
             bench_output_layer(table, dt, args, rng)
@@ -244,8 +393,10 @@ def main(argv=None):
                     bench_matmul(table, dt, 784, H, B, True, False, "sweep X^T @ d1", args, rng)
     mm = [r for k, r in table.rows if k == "matmul"]
     if mm:
-        print(f"\nmatmul ratio ours/numpy: median {statistics.median(mm):.2f}, min {min(mm):.2f}, "
-              f"max {max(mm):.2f} over {len(mm)} shapes")
+        print(f"\nmatmul ratio ours/numpy (through Python): median {statistics.median(mm):.2f}, "
+              f"min {min(mm):.2f}, max {max(mm):.2f} over {len(mm)} shapes")
+    if "c-loop" in sections:
+        bench_c_loop(dtypes, args, rng)
 
 
 if __name__ == "__main__":

@@ -379,103 +379,111 @@ BP_GEMM(gemm_avx512_f64, ukernel512_f64, double, NR512_F64, NC512_F64, 4, transp
    accumulators. The chapter's M = 32 and 64 then split into whole strips.
    (Generated code: the accumulators are named, so they stay in registers.) */
 enum { MR1 = 16, MR2 = 8 };
-#define BP_UKERNEL512_1V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)     \
-    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,     \
-                      const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr, \
-                      int add, const T_ *restrict bias)                                       \
-    {                                                                                         \
-        const T_ *a0 = A, *a1 = A + (mr > 1 ? 1 * rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0), \
+#define BP_UKERNEL512_1V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)                     \
+    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,                     \
+                      const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr,                 \
+                      int add, const T_ *restrict bias)                                                       \
+    {                                                                                                         \
+        const T_ *a0 = A, *a1 = A + (mr > 1 ? 1 * rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),                 \
                  *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0), *a5 = A + (mr > 5 ? 5 * rsa : 0),\
                  *a6 = A + (mr > 6 ? 6 * rsa : 0), *a7 = A + (mr > 7 ? 7 * rsa : 0), *a8 = A + (mr > 8 ? 8 * rsa : 0),\
                  *a9 = A + (mr > 9 ? 9 * rsa : 0), *a10 = A + (mr > 10 ? 10 * rsa : 0), *a11 = A + (mr > 11 ? 11 * rsa : 0),\
                  *a12 = A + (mr > 12 ? 12 * rsa : 0), *a13 = A + (mr > 13 ? 13 * rsa : 0), *a14 = A + (mr > 14 ? 14 * rsa : 0),\
-                 *a15 = A + (mr > 15 ? 15 * rsa : 0);                                         \
-        const uint32_t m0 = (1u << nr) - 1u;                                                  \
-        V_ c0_0 = ZERO_(), c1_0 = ZERO_(), c2_0 = ZERO_(), c3_0 = ZERO_(), c4_0 = ZERO_(), c5_0 = ZERO_(),\
-           c6_0 = ZERO_(), c7_0 = ZERO_(), c8_0 = ZERO_(), c9_0 = ZERO_(), c10_0 = ZERO_(), c11_0 = ZERO_(),\
-           c12_0 = ZERO_(), c13_0 = ZERO_(), c14_0 = ZERO_(), c15_0 = ZERO_();                \
-        int64_t off = 0;                                                                      \
-        for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                              \
-            const V_ b0 = MLOADZ_(m0, B);                                                     \
-            V_ x;                                                                             \
-            x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0);                                   \
-            x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0);                                   \
-            x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0);                                   \
-            x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0);                                   \
-            x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0);                                   \
-            x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0);                                   \
-            x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0);                                   \
-            x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0);                                   \
-            x = SET1_(a8[off]); c8_0 = FMADD_(x, b0, c8_0);                                   \
-            x = SET1_(a9[off]); c9_0 = FMADD_(x, b0, c9_0);                                   \
-            x = SET1_(a10[off]); c10_0 = FMADD_(x, b0, c10_0);                                \
-            x = SET1_(a11[off]); c11_0 = FMADD_(x, b0, c11_0);                                \
-            x = SET1_(a12[off]); c12_0 = FMADD_(x, b0, c12_0);                                \
-            x = SET1_(a13[off]); c13_0 = FMADD_(x, b0, c13_0);                                \
-            x = SET1_(a14[off]); c14_0 = FMADD_(x, b0, c14_0);                                \
-            x = SET1_(a15[off]); c15_0 = FMADD_(x, b0, c15_0);                                \
-        }                                                                                     \
-        V_ acc[16][1] = {                                                                     \
-            {c0_0}, {c1_0}, {c2_0}, {c3_0}, {c4_0}, {c5_0},                                   \
-            {c6_0}, {c7_0}, {c8_0}, {c9_0}, {c10_0}, {c11_0},                                 \
-            {c12_0}, {c13_0}, {c14_0}, {c15_0}                                                \
-        };                                                                                    \
-        /* lanes [0, nr): masked loads and stores never touch the rest */                     \
-        const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                    \
-        for (int r = 0; r < mr; ++r) {                                                        \
-            T_ *c = C + r * ldc;                                                              \
-            V_ v0 = ADD_(acc[r][0], bb0);                                                     \
-            if (add) {                                                                        \
-                v0 = ADD_(v0, MLOADZ_(m0, c));                                                \
-            }                                                                                 \
-            MSTORE_(c, m0, v0);                                                               \
-        }                                                                                     \
+                 *a15 = A + (mr > 15 ? 15 * rsa : 0);                                                         \
+        const uint32_t m0 = (1u << nr) - 1u;                                                                  \
+        V_ c0_0 = ZERO_(), c1_0 = ZERO_(), c2_0 = ZERO_(), c3_0 = ZERO_(), c4_0 = ZERO_(), c5_0 = ZERO_(),    \
+           c6_0 = ZERO_(), c7_0 = ZERO_(), c8_0 = ZERO_(), c9_0 = ZERO_(), c10_0 = ZERO_(), c11_0 = ZERO_(),  \
+           c12_0 = ZERO_(), c13_0 = ZERO_(), c14_0 = ZERO_(), c15_0 = ZERO_();                                \
+        int64_t off = 0;                                                                                      \
+        for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                                              \
+            const V_ b0 = MLOADZ_(m0, B);                                                                     \
+            V_ x;                                                                                             \
+            x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0);                                                   \
+            x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0);                                                   \
+            x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0);                                                   \
+            x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0);                                                   \
+            x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0);                                                   \
+            x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0);                                                   \
+            x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0);                                                   \
+            x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0);                                                   \
+            x = SET1_(a8[off]); c8_0 = FMADD_(x, b0, c8_0);                                                   \
+            x = SET1_(a9[off]); c9_0 = FMADD_(x, b0, c9_0);                                                   \
+            x = SET1_(a10[off]); c10_0 = FMADD_(x, b0, c10_0);                                                \
+            x = SET1_(a11[off]); c11_0 = FMADD_(x, b0, c11_0);                                                \
+            x = SET1_(a12[off]); c12_0 = FMADD_(x, b0, c12_0);                                                \
+            x = SET1_(a13[off]); c13_0 = FMADD_(x, b0, c13_0);                                                \
+            x = SET1_(a14[off]); c14_0 = FMADD_(x, b0, c14_0);                                                \
+            x = SET1_(a15[off]); c15_0 = FMADD_(x, b0, c15_0);                                                \
+        }                                                                                                     \
+        /* rows [0, mr), lanes [0, nr): + bias, + old C; masked loads and stores never touch                  \
+           the rest. Written out row by row: the accumulators never leave the registers. */                   \
+        const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                                    \
+        T_ *c = C;                                                                                            \
+        if (mr > 0) { MSTORE_(c, m0, add ? ADD_(ADD_(c0_0, bb0), MLOADZ_(m0, c)) : ADD_(c0_0, bb0)); c += ldc; }\
+        if (mr > 1) { MSTORE_(c, m0, add ? ADD_(ADD_(c1_0, bb0), MLOADZ_(m0, c)) : ADD_(c1_0, bb0)); c += ldc; }\
+        if (mr > 2) { MSTORE_(c, m0, add ? ADD_(ADD_(c2_0, bb0), MLOADZ_(m0, c)) : ADD_(c2_0, bb0)); c += ldc; }\
+        if (mr > 3) { MSTORE_(c, m0, add ? ADD_(ADD_(c3_0, bb0), MLOADZ_(m0, c)) : ADD_(c3_0, bb0)); c += ldc; }\
+        if (mr > 4) { MSTORE_(c, m0, add ? ADD_(ADD_(c4_0, bb0), MLOADZ_(m0, c)) : ADD_(c4_0, bb0)); c += ldc; }\
+        if (mr > 5) { MSTORE_(c, m0, add ? ADD_(ADD_(c5_0, bb0), MLOADZ_(m0, c)) : ADD_(c5_0, bb0)); c += ldc; }\
+        if (mr > 6) { MSTORE_(c, m0, add ? ADD_(ADD_(c6_0, bb0), MLOADZ_(m0, c)) : ADD_(c6_0, bb0)); c += ldc; }\
+        if (mr > 7) { MSTORE_(c, m0, add ? ADD_(ADD_(c7_0, bb0), MLOADZ_(m0, c)) : ADD_(c7_0, bb0)); c += ldc; }\
+        if (mr > 8) { MSTORE_(c, m0, add ? ADD_(ADD_(c8_0, bb0), MLOADZ_(m0, c)) : ADD_(c8_0, bb0)); c += ldc; }\
+        if (mr > 9) { MSTORE_(c, m0, add ? ADD_(ADD_(c9_0, bb0), MLOADZ_(m0, c)) : ADD_(c9_0, bb0)); c += ldc; }\
+        if (mr > 10) { MSTORE_(c, m0, add ? ADD_(ADD_(c10_0, bb0), MLOADZ_(m0, c)) : ADD_(c10_0, bb0)); c += ldc; }\
+        if (mr > 11) { MSTORE_(c, m0, add ? ADD_(ADD_(c11_0, bb0), MLOADZ_(m0, c)) : ADD_(c11_0, bb0)); c += ldc; }\
+        if (mr > 12) { MSTORE_(c, m0, add ? ADD_(ADD_(c12_0, bb0), MLOADZ_(m0, c)) : ADD_(c12_0, bb0)); c += ldc; }\
+        if (mr > 13) { MSTORE_(c, m0, add ? ADD_(ADD_(c13_0, bb0), MLOADZ_(m0, c)) : ADD_(c13_0, bb0)); c += ldc; }\
+        if (mr > 14) { MSTORE_(c, m0, add ? ADD_(ADD_(c14_0, bb0), MLOADZ_(m0, c)) : ADD_(c14_0, bb0)); c += ldc; }\
+        if (mr > 15) { MSTORE_(c, m0, add ? ADD_(ADD_(c15_0, bb0), MLOADZ_(m0, c)) : ADD_(c15_0, bb0)); c += ldc; }\
     }
 
-#define BP_UKERNEL512_2V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)     \
-    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,     \
-                      const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr, \
-                      int add, const T_ *restrict bias)                                       \
-    {                                                                                         \
-        const T_ *a0 = A, *a1 = A + (mr > 1 ? 1 * rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0), \
+#define BP_UKERNEL512_2V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)                     \
+    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,                     \
+                      const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr,                 \
+                      int add, const T_ *restrict bias)                                                       \
+    {                                                                                                         \
+        const T_ *a0 = A, *a1 = A + (mr > 1 ? 1 * rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),                 \
                  *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0), *a5 = A + (mr > 5 ? 5 * rsa : 0),\
-                 *a6 = A + (mr > 6 ? 6 * rsa : 0), *a7 = A + (mr > 7 ? 7 * rsa : 0);          \
-        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                \
-        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_) : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;\
-        V_ c0_0 = ZERO_(), c0_1 = ZERO_(), c1_0 = ZERO_(), c1_1 = ZERO_(), c2_0 = ZERO_(), c2_1 = ZERO_(),\
-           c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),\
-           c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_();                    \
-        int64_t off = 0;                                                                      \
-        for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                              \
-            const V_ b0 = MLOADZ_(m0, B), b1 = MLOADZ_(m1, B + W_);                           \
-            V_ x;                                                                             \
-            x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0); c0_1 = FMADD_(x, b1, c0_1);       \
-            x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0); c1_1 = FMADD_(x, b1, c1_1);       \
-            x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0); c2_1 = FMADD_(x, b1, c2_1);       \
-            x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0); c3_1 = FMADD_(x, b1, c3_1);       \
-            x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0); c4_1 = FMADD_(x, b1, c4_1);       \
-            x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0); c5_1 = FMADD_(x, b1, c5_1);       \
-            x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0); c6_1 = FMADD_(x, b1, c6_1);       \
-            x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0); c7_1 = FMADD_(x, b1, c7_1);       \
-        }                                                                                     \
-        V_ acc[8][2] = {                                                                      \
-            {c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1}, {c3_0, c3_1}, {c4_0, c4_1}, {c5_0, c5_1},\
-            {c6_0, c6_1}, {c7_0, c7_1}                                                        \
-        };                                                                                    \
-        /* lanes [0, nr): masked loads and stores never touch the rest */                     \
-        const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                    \
-        const V_ bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_();                               \
-        for (int r = 0; r < mr; ++r) {                                                        \
-            T_ *c = C + r * ldc;                                                              \
-            V_ v0 = ADD_(acc[r][0], bb0);                                                     \
-            V_ v1 = ADD_(acc[r][1], bb1);                                                     \
-            if (add) {                                                                        \
-                v0 = ADD_(v0, MLOADZ_(m0, c));                                                \
-                v1 = ADD_(v1, MLOADZ_(m1, c + W_));                                           \
-            }                                                                                 \
-            MSTORE_(c, m0, v0);                                                               \
-            MSTORE_(c + W_, m1, v1);                                                          \
-        }                                                                                     \
+                 *a6 = A + (mr > 6 ? 6 * rsa : 0), *a7 = A + (mr > 7 ? 7 * rsa : 0);                          \
+        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                                \
+        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_) : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;      \
+        V_ c0_0 = ZERO_(), c0_1 = ZERO_(), c1_0 = ZERO_(), c1_1 = ZERO_(), c2_0 = ZERO_(), c2_1 = ZERO_(),    \
+           c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),    \
+           c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_();                                    \
+        int64_t off = 0;                                                                                      \
+        for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                                              \
+            const V_ b0 = MLOADZ_(m0, B), b1 = MLOADZ_(m1, B + W_);                                           \
+            V_ x;                                                                                             \
+            x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0); c0_1 = FMADD_(x, b1, c0_1);                       \
+            x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0); c1_1 = FMADD_(x, b1, c1_1);                       \
+            x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0); c2_1 = FMADD_(x, b1, c2_1);                       \
+            x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0); c3_1 = FMADD_(x, b1, c3_1);                       \
+            x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0); c4_1 = FMADD_(x, b1, c4_1);                       \
+            x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0); c5_1 = FMADD_(x, b1, c5_1);                       \
+            x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0); c6_1 = FMADD_(x, b1, c6_1);                       \
+            x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0); c7_1 = FMADD_(x, b1, c7_1);                       \
+        }                                                                                                     \
+        /* rows [0, mr), lanes [0, nr): + bias, + old C; masked loads and stores never touch                  \
+           the rest. Written out row by row: the accumulators never leave the registers. */                   \
+        const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                                    \
+        const V_ bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_();                                               \
+        T_ *c = C;                                                                                            \
+        if (mr > 0) { MSTORE_(c, m0, add ? ADD_(ADD_(c0_0, bb0), MLOADZ_(m0, c)) : ADD_(c0_0, bb0));          \
+                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c0_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c0_1, bb1)); c += ldc; }\
+        if (mr > 1) { MSTORE_(c, m0, add ? ADD_(ADD_(c1_0, bb0), MLOADZ_(m0, c)) : ADD_(c1_0, bb0));          \
+                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c1_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c1_1, bb1)); c += ldc; }\
+        if (mr > 2) { MSTORE_(c, m0, add ? ADD_(ADD_(c2_0, bb0), MLOADZ_(m0, c)) : ADD_(c2_0, bb0));          \
+                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c2_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c2_1, bb1)); c += ldc; }\
+        if (mr > 3) { MSTORE_(c, m0, add ? ADD_(ADD_(c3_0, bb0), MLOADZ_(m0, c)) : ADD_(c3_0, bb0));          \
+                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c3_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c3_1, bb1)); c += ldc; }\
+        if (mr > 4) { MSTORE_(c, m0, add ? ADD_(ADD_(c4_0, bb0), MLOADZ_(m0, c)) : ADD_(c4_0, bb0));          \
+                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c4_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c4_1, bb1)); c += ldc; }\
+        if (mr > 5) { MSTORE_(c, m0, add ? ADD_(ADD_(c5_0, bb0), MLOADZ_(m0, c)) : ADD_(c5_0, bb0));          \
+                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c5_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c5_1, bb1)); c += ldc; }\
+        if (mr > 6) { MSTORE_(c, m0, add ? ADD_(ADD_(c6_0, bb0), MLOADZ_(m0, c)) : ADD_(c6_0, bb0));          \
+                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c6_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c6_1, bb1)); c += ldc; }\
+        if (mr > 7) { MSTORE_(c, m0, add ? ADD_(ADD_(c7_0, bb0), MLOADZ_(m0, c)) : ADD_(c7_0, bb0));          \
+                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c7_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c7_1, bb1)); c += ldc; }\
     }
 
 BP_UKERNEL512_1V(ukernel512_1v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
