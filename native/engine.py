@@ -31,6 +31,15 @@ def _check_images(name, images, n_features):
         raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
 
 
+def _aligned_empty(shape, dtype, align=64):
+    """An uninitialised C-contiguous array whose data starts on an `align`-byte boundary."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(n + align, dtype=np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start:start + n].view(dtype).reshape(shape)
+
+
 def _image_args(images, n_features):
     """(uint8 pointer, row_start, col, pix, n): the C arguments for dense or sparse images."""
     if isinstance(images, SparseImages):
@@ -72,14 +81,26 @@ class Engine:
         if n < 0:
             raise ValueError(f"network sizes {self.sizes} with {self.threads} threads are not "
                              "supported (at most 64 layers, 256 threads)")
-        self._workspace = np.empty(n, dtype=self.dtype)
+        self._workspace = _aligned_empty(n, self.dtype)
         self._label_buf = np.empty(self.batch_size, dtype=np.int32)
-        # Pointer arrays to the caller's own buffers: updates land in their arrays.
+        # The C loop works on 64-byte-aligned copies of the parameters: threads split
+        # W₀ and A₁ by columns at cache-line boundaries, which only holds when the
+        # arrays start on one (NumPy guarantees 16 bytes). Each call copies the
+        # caller's arrays in and the results back out: updates land in their arrays.
+        self._params = [_aligned_empty(a.shape, self.dtype) for a in (*weights, *biases)]
         buf = lambda a: ffi.from_buffer(f"{self._ctype}[]", a, require_writable=True)
-        self._keep = [buf(a) for a in (*weights, *biases)]
+        self._keep = [buf(a) for a in self._params]
         self._w_c = ffi.new(f"{self._ctype} *[]", self._keep[:len(weights)])
         self._b_c = ffi.new(f"{self._ctype} *[]", self._keep[len(weights):])
         self._ws_c = buf(self._workspace)
+
+    def _copy_in(self):
+        for mine, theirs in zip(self._params, (*self.weights, *self.biases)):
+            np.copyto(mine, theirs)
+
+    def _copy_out(self):
+        for mine, theirs in zip(self._params, (*self.weights, *self.biases)):
+            np.copyto(theirs, mine)
 
     def train_epoch(self, images, labels, order, lr, scale=1.0 / 255.0):
         """One epoch over images[order] in mini-batches; returns the mean batch loss.
@@ -105,6 +126,7 @@ class Engine:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
                 raise ValueError(f"{name} must be a finite real number, got {v!r}")
         loss = ffi.new("double *")
+        self._copy_in()
         rc = getattr(lib, "bp_train_epoch" + self._suffix)(
             len(self.weights), self._sizes_c, self._w_c, self._b_c, *img,
             ffi.from_buffer("int32_t[]", labels),
@@ -114,6 +136,7 @@ class Engine:
             self.threads, loss)
         if rc != 0:
             raise ValueError(f"bp_train_epoch{self._suffix} rejected its arguments (code {rc})")
+        self._copy_out()
         return float(loss[0])
 
     def predict(self, images, scale=1.0 / 255.0):
@@ -122,6 +145,7 @@ class Engine:
         pred = np.empty(img[-1], dtype=np.int32)
         if img[-1] == 0:
             return pred
+        self._copy_in()
         rc = getattr(lib, "bp_predict" + self._suffix)(
             len(self.weights), self._sizes_c, self._w_c, self._b_c, *img, scale, self.batch_size,
             self._ws_c, self._workspace.size, self.threads,

@@ -60,6 +60,32 @@ def test_thread_count_does_not_change_a_single_bit(dtype):
     assert results[0] == results[1] == results[2]
 
 
+def misaligned_copy(a, offset):
+    """A copy of `a` whose data starts `offset` bytes past a 64-byte boundary."""
+    raw = np.empty(a.nbytes + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    out = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_engine_updates_the_callers_arrays_at_any_alignment(dtype):
+    """The C loop runs on 64-byte-aligned copies; results must land in the caller's arrays."""
+    images, labels, W, B = small_problem(dtype, n=200, sizes=(784, 64, 32, 10))
+    W2 = [misaligned_copy(w, 8) for w in W]
+    B2 = [misaligned_copy(b, 16 + 4 * (dtype == np.float32)) for b in B]
+    assert all(a.ctypes.data % 64 for a in W2 + B2)
+    order = np.random.default_rng(3).permutation(200)
+    Engine(W, B, batch_size=32, threads=2).train_epoch(images, labels, order, 0.1)
+    eng = Engine(W2, B2, batch_size=32, threads=2)
+    eng.train_epoch(images, labels, order, 0.1)
+    for a, b in zip(W + B, W2 + B2):
+        assert a.tobytes() == b.tobytes()
+    W2[0][:] = 0                        # changed between calls: the next call sees it
+    assert (eng.predict(images) == eng.predict(images)[0]).all()
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_c_predict_is_the_argmax_of_forward(dtype):
     images, _, W, B = small_problem(dtype, n=301)

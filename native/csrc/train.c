@@ -77,8 +77,10 @@ static void split(int64_t n, int t, int nt, int64_t *lo, int64_t *hi)
     *hi = n * (t + 1) / nt;
 }
 
-/* The same, with inner boundaries on multiples of 16 elements (whole cache
-   lines of a float row), so threads never write the same line. */
+/* The same, with inner boundaries on multiples of 16 elements: whole cache lines
+   of a float row, so threads never write the same line — provided the arrays
+   start on a 64-byte boundary (native.engine.Engine passes aligned copies; with
+   unaligned ones the results are the same, only the shared lines cost time). */
 static void split16(int64_t n, int t, int nt, int64_t *lo, int64_t *hi)
 {
     int64_t blocks = (n + 15) / 16;
