@@ -220,12 +220,12 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
     {                                                                                           \
         SP_CALL(sp_mm, TS_, M, N, K, rs, col, pix, idx, scale, W, ldw, bias, C, ldc);          \
     }                                                                                           \
-    void bp_sparse_matmul_t_acc_nocheck_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *rs, \
-                                              const uint16_t *col, const uint8_t *pix,         \
-                                              const int64_t *idx, T_ scale, const T_ *D,       \
-                                              int64_t ldd, T_ *W, int64_t ldw)                 \
+    void bp_sparse_matmul_t_acc_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo, int64_t k_hi, \
+                                              const int64_t *rs, const uint16_t *col,          \
+                                              const uint8_t *pix, const int64_t *idx, T_ scale, \
+                                              const T_ *D, int64_t ldd, T_ *W, int64_t ldw)    \
     {                                                                                           \
-        SP_CALL(sp_mm_t_acc, TS_, M, N, K, rs, col, pix, idx, scale, D, ldd, W, ldw);          \
+        SP_CALL(sp_mm_t_acc, TS_, M, N, k_lo, k_hi, rs, col, pix, idx, scale, D, ldd, W, ldw); \
     }                                                                                           \
     int bp_sparse_matmul_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start,       \
                                const uint16_t *col, const uint8_t *pix, int64_t n_images,       \
@@ -251,7 +251,7 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
             return BP_OK;                                                                       \
         SP_CHECK(D && ldd >= N && W && ldw >= N && pix);                                        \
         SP_CHECK(batch_valid(M, K, row_start, col, n_images, idx));                             \
-        bp_sparse_matmul_t_acc_nocheck_##TS_(M, N, K, row_start, col, pix, idx, scale, D, ldd,  \
+        bp_sparse_matmul_t_acc_nocheck_##TS_(M, N, 0, K, row_start, col, pix, idx, scale, D, ldd, \
                                              W, ldw);                                           \
         return BP_OK;                                                                           \
     }

@@ -23,10 +23,10 @@
                                         const uint16_t *col, const uint8_t *pix,               \
                                         const int64_t *idx, T_ scale, const T_ *W, int64_t ldw, \
                                         const T_ *bias, T_ *C, int64_t ldc);                   \
-    void bp_sparse_matmul_t_acc_nocheck_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *rs, \
-                                              const uint16_t *col, const uint8_t *pix,         \
-                                              const int64_t *idx, T_ scale, const T_ *D,       \
-                                              int64_t ldd, T_ *W, int64_t ldw);
+    void bp_sparse_matmul_t_acc_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo, int64_t k_hi, \
+                                              const int64_t *rs, const uint16_t *col,          \
+                                              const uint8_t *pix, const int64_t *idx, T_ scale, \
+                                              const T_ *D, int64_t ldd, T_ *W, int64_t ldw);
 BP_SPARSE_NOCHECK(f32, float)
 BP_SPARSE_NOCHECK(f64, double)
 
@@ -48,7 +48,7 @@ BP_SPARSE_NOCHECK(f64, double)
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
 /* A thread's private block: act[0..L] (X, hidden A's, logits) and delta[0..L-1],
-   each B rows. The shared block, in front of all private ones, is A₁ (B×n₁). */
+   each B rows. */
 static int64_t private_len(int64_t L, const int64_t *sizes, int64_t B)
 {
     int64_t total = 0;
@@ -59,6 +59,12 @@ static int64_t private_len(int64_t L, const int64_t *sizes, int64_t B)
     return total;
 }
 
+/* The shared block, in front of the private ones: A₁ (B×n₁), then n₀ int32 pixel counts. */
+static int64_t shared_len(const int64_t *sizes, int64_t B)
+{
+    return round16(B * sizes[1]) + round16(sizes[0]);
+}
+
 int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t batch_size,
                                int n_threads)
 {
@@ -67,7 +73,7 @@ int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t b
         return -1;
     for (int64_t l = 0; l <= n_layers; l++)
         if (sizes[l] < 1) return -1;
-    return round16(batch_size * sizes[1]) + n_threads * private_len(n_layers, sizes, batch_size);
+    return shared_len(sizes, batch_size) + n_threads * private_len(n_layers, sizes, batch_size);
 }
 
 /* Even split of [0, n) into nt parts; part t is [*lo, *hi). */
@@ -108,6 +114,31 @@ static void prefetch_sparse(const int64_t *rs, const uint16_t *col, const uint8_
     const int64_t p = rs[i], n = rs[i + 1] - p;
     prefetch_row((const uint8_t *)(col + p), 2 * n);
     prefetch_row(pix + p, n);
+}
+
+/* Pixel boundaries kb[0..nt] (kb[0] = 0, kb[nt] = D) that split W₀'s rows between nt
+   threads with about equal numbers of nonzero pixels in the first 4,096 images of
+   `order`. counts: D int32 of scratch. Always gives each thread a valid range. */
+static void sparse_pixel_split(int64_t D, const int64_t *rs, const uint16_t *col,
+                               const int64_t *order, int64_t n_order, int nt, int32_t *counts,
+                               int64_t *kb)
+{
+    int64_t total = 0;
+    for (int64_t k = 0; k < D; ++k)
+        counts[k] = 0;
+    for (int64_t i = 0; i < n_order && i < 4096; ++i)
+        for (int64_t p = rs[order[i]]; p < rs[order[i] + 1]; ++p)
+            counts[col[p]]++;
+    for (int64_t k = 0; k < D; ++k)
+        total += counts[k];
+    kb[0] = 0;
+    int64_t k = 0, seen = 0;
+    for (int t = 1; t < nt; ++t) {
+        while (k < D && (seen + counts[k]) * nt <= total * t)
+            seen += counts[k++];
+        kb[t] = k;
+    }
+    kb[nt] = D;
 }
 
 static int check_common(int64_t n_layers, const int64_t *sizes, const void *weights,
