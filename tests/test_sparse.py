@@ -256,3 +256,33 @@ def test_sparse_fill_refuses_a_row_start_that_does_not_match_the_images():
     rc = lib.bp_sparse_fill(3, 10, ffi.from_buffer("uint8_t[]", img), ffi.from_buffer("int64_t[]", rs),
                             ffi.from_buffer("uint16_t[]", col), ffi.from_buffer("uint8_t[]", pix))
     assert rc == lib.BP_EINVAL
+
+
+def test_fewer_threads_than_asked_still_update_every_weight(tmp_path):
+    """OpenMP may grant fewer threads than asked (OMP_THREAD_LIMIT): the pixel split of
+    W₀'s update must follow the team it got, or some rows of W₀ would never be updated."""
+    import os
+    import subprocess
+    import sys
+    script = (
+        "import numpy as np, sys\n"
+        "from tests.test_sparse import problem\n"
+        "from native.engine import Engine\n"
+        "from native.kernels import SparseImages\n"
+        "images, labels, W, B = problem(np.float64, n=300, sizes=(784, 64, 32, 10))\n"
+        "Engine(W, B, batch_size=64, threads=int(sys.argv[1])).train_epoch(\n"
+        "    SparseImages(images), labels, np.random.default_rng(0).permutation(300), 0.1)\n"
+        "np.save(sys.argv[2], np.concatenate([w.ravel() for w in W + B]))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = {}
+    for name, threads, limit in (("one", 1, None), ("two_of_one", 2, "1"), ("two", 2, None)):
+        e = dict(env)
+        if limit:
+            e["OMP_THREAD_LIMIT"] = limit
+        out = tmp_path / f"{name}.npy"
+        r = subprocess.run([sys.executable, "-c", script, str(threads), str(out)], cwd=root, env=e,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        runs[name] = np.load(out)
+    assert runs["one"].tobytes() == runs["two_of_one"].tobytes() == runs["two"].tobytes()

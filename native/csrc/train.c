@@ -3,12 +3,16 @@
    ~20 times per mini-batch. Everything numeric goes through kernels.h.
 
    Threads (optional OpenMP): one parallel region per call. Training splits
-   the first layer — where nearly all the arithmetic is — by its output
-   COLUMNS: thread t owns columns c_t of Z₁ = X·W₀ and the same columns of W₀
-   in the update W₀ += Xᵀ·δ̃₀, so each thread keeps its half of W₀ in its own
-   cache. The small later layers are computed by every thread on private
-   buffers (cheaper than sharing them), and their updates are split by rows.
-   Two barriers per mini-batch; no two threads ever write the same element.
+   the first layer — where nearly all the arithmetic is — between threads.
+   Dense images: by its output COLUMNS: thread t owns columns c_t of Z₁ = X·W₀
+   and the same columns of W₀ in the update W₀ += Xᵀ·δ̃₀, so each thread keeps
+   its half of W₀ in its own cache; two barriers per mini-batch. Sparse images
+   (sparse.h): by batch ROWS for Z₁ and by PIXELS (rows of W₀) for the update,
+   so each image's pixel list is walked by one thread; three barriers. The small
+   later layers are computed by every thread on private buffers (cheaper than
+   sharing them), and their updates are split by rows. No two threads ever
+   write the same element, and every element is computed in the same order
+   whatever the thread count: results are bit-identical for any n_threads.
    Prediction simply splits the rows. */
 #include <stdint.h>
 #include <stddef.h>
