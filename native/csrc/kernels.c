@@ -318,7 +318,7 @@ BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
 
 enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
 
-#define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)        \
+#define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_, LOADU_) \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,      \
                       const T_ *restrict Bp, int64_t ldbp, T_ *restrict C, int64_t ldc, int nr, \
                       int add, const T_ *restrict bias)                                        \
@@ -335,7 +335,7 @@ enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
            c50 = ZERO_(), c51 = ZERO_();                                                       \
         int64_t off = 0;                                                                       \
         for (int64_t k = 0; k < kc; ++k, off += csa, Bp += ldbp) {                             \
-            const V_ b0 = MLOADZ_(m0, Bp), b1 = MLOADZ_(m1, Bp + W_);                          \
+            const V_ b0 = LOADU_(Bp), b1 = LOADU_(Bp + W_);                                    \
             V_ a;                                                                              \
             a = SET1_(a0[off]); c00 = FMADD_(a, b0, c00); c01 = FMADD_(a, b1, c01);            \
             a = SET1_(a1[off]); c10 = FMADD_(a, b0, c10); c11 = FMADD_(a, b1, c11);            \
@@ -360,9 +360,9 @@ enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
     }
 
 BP_UKERNEL512(ukernel512_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps,
-              _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
+              _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps, _mm512_loadu_ps)
 BP_UKERNEL512(ukernel512_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd,
-              _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
+              _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd, _mm512_loadu_pd)
 
 BP_GEMM(gemm_avx512_f32, ukernel512_f32, float, NR512_F32, NC512_F32, 8, transpose8x8_ps)
 BP_GEMM(gemm_avx512_f64, ukernel512_f64, double, NR512_F64, NC512_F64, 4, transpose4x4_pd)
