@@ -27,29 +27,13 @@
 #define SP_KT 64
 #define SP_ROWS 256
 
-/* generic: a "vector" is one element (no fma contraction under -std=c99) */
+/* Instantiations: each path for float and double (see sparse_impl.inc). */
 #define TP generic
 #define T float
 #define TS f32
-#define V float
-#define VL 1
-#define VSET1(x) (x)
-#define VLOAD(p) (*(p))
-#define VSTORE(p, v) (*(p) = (v))
-#define VMUL(a, b) ((a) * (b))
-#define VFMA(a, b, c) ((a) * (b) + (c))
-#define SFMA(a, b, c) ((a) * (b) + (c))
 #include "sparse_impl.inc"
 #define T double
 #define TS f64
-#define V double
-#define VL 1
-#define VSET1(x) (x)
-#define VLOAD(p) (*(p))
-#define VSTORE(p, v) (*(p) = (v))
-#define VMUL(a, b) ((a) * (b))
-#define VFMA(a, b, c) ((a) * (b) + (c))
-#define SFMA(a, b, c) ((a) * (b) + (c))
 #include "sparse_impl.inc"
 #undef TP
 
@@ -60,24 +44,14 @@
 #define T float
 #define TS f32
 #define V __m256
-#define VL 8
-#define VSET1(x) _mm256_set1_ps(x)
-#define VLOAD(p) _mm256_loadu_ps(p)
-#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
-#define VMUL(a, b) _mm256_mul_ps((a), (b))
-#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define SFMA(a, b, c) fmaf((a), (b), (c))
+#define VP _mm256
+#define VS ps
 #include "sparse_impl.inc"
 #define T double
 #define TS f64
 #define V __m256d
-#define VL 4
-#define VSET1(x) _mm256_set1_pd(x)
-#define VLOAD(p) _mm256_loadu_pd(p)
-#define VSTORE(p, v) _mm256_storeu_pd((p), (v))
-#define VMUL(a, b) _mm256_mul_pd((a), (b))
-#define VFMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
-#define SFMA(a, b, c) fma((a), (b), (c))
+#define VP _mm256
+#define VS pd
 #include "sparse_impl.inc"
 #undef TP
 #pragma GCC pop_options
@@ -88,24 +62,14 @@
 #define T float
 #define TS f32
 #define V __m512
-#define VL 16
-#define VSET1(x) _mm512_set1_ps(x)
-#define VLOAD(p) _mm512_loadu_ps(p)
-#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
-#define VMUL(a, b) _mm512_mul_ps((a), (b))
-#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define SFMA(a, b, c) fmaf((a), (b), (c))
+#define VP _mm512
+#define VS ps
 #include "sparse_impl.inc"
 #define T double
 #define TS f64
 #define V __m512d
-#define VL 8
-#define VSET1(x) _mm512_set1_pd(x)
-#define VLOAD(p) _mm512_loadu_pd(p)
-#define VSTORE(p, v) _mm512_storeu_pd((p), (v))
-#define VMUL(a, b) _mm512_mul_pd((a), (b))
-#define VFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
-#define SFMA(a, b, c) fma((a), (b), (c))
+#define VP _mm512
+#define VS pd
 #include "sparse_impl.inc"
 #undef TP
 #pragma GCC pop_options
