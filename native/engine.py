@@ -45,9 +45,24 @@ def _image_args(images, n_features):
     if isinstance(images, SparseImages):
         if images.shape[1] != n_features:
             raise ValueError(f"images must have {n_features} pixels a row, got {images.shape[1]}")
-        return (ffi.NULL, *images._c, images.shape[0])
+        return (ffi.NULL, *images._c(), images.shape[0])
     _check_images("images", images, n_features)
-    return (ffi.from_buffer("uint8_t[]", images), ffi.NULL, ffi.NULL, ffi.NULL, images.shape[0])
+    return (ffi.from_buffer("uint8_t[]", images), ffi.NULL, ffi.NULL, ffi.NULL, 0, images.shape[0])
+
+
+def _check_real(name, v):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite real number, got {v!r}")
+
+
+def _explain_refusal(images, fn, rc):
+    """C refused an epoch or prediction whose other arguments Python had checked."""
+    if isinstance(images, SparseImages):
+        rs, col, _, nnz = images._c()
+        if not lib.bp_sparse_valid(images.shape[0], images.shape[1], rs, col, nnz):
+            raise ValueError("images: this SparseImages is damaged (its row starts or pixel indices "
+                             "were changed); build it again from the uint8 images")
+    raise ValueError(f"{fn} rejected its arguments (code {rc})")
 
 
 def _check_positive_int(name, v):
@@ -70,7 +85,9 @@ class Engine:
             for i, p in enumerate(params):
                 if not p.flags.writeable:
                     raise ValueError(f"{name}[{i}] must be writeable: training updates it in place")
-        self.weights, self.biases = weights, biases
+        # The arrays bound now are the ones updated: later changes to the caller's
+        # lists (not to the arrays) do not reach the engine.
+        self.weights, self.biases = list(weights), list(biases)
         self.batch_size, self.threads = int(batch_size), int(threads)
         self.sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
         self._ctype = "float" if self.dtype == np.float32 else "double"
@@ -94,8 +111,17 @@ class Engine:
         self._b_c = ffi.new(f"{self._ctype} *[]", self._keep[len(weights):])
         self._ws_c = buf(self._workspace)
 
+    def _named(self):
+        return [(f"weights[{i}]", w) for i, w in enumerate(self.weights)] + \
+               [(f"biases[{i}]", b) for i, b in enumerate(self.biases)]
+
     def _copy_in(self):
-        for mine, theirs in zip(self._params, (*self.weights, *self.biases)):
+        for mine, (name, theirs) in zip(self._params, self._named()):
+            if theirs.shape != mine.shape or theirs.dtype != mine.dtype or not theirs.flags.writeable:
+                raise ValueError(f"{name} was changed since the Engine was made: it must stay a "
+                                 f"writeable {mine.dtype} array of shape {mine.shape}, got "
+                                 f"{theirs.dtype} {theirs.shape}"
+                                 + ("" if theirs.flags.writeable else " (read-only)"))
             np.copyto(mine, theirs)
 
     def _copy_out(self):
@@ -122,9 +148,8 @@ class Engine:
         if order.min() < 0 or order.max() >= n:
             raise ValueError(f"order must index images (0 ≤ i < {n}), "
                              f"got values from {order.min()} to {order.max()}")
-        for name, v in (("lr", lr), ("scale", scale)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-                raise ValueError(f"{name} must be a finite real number, got {v!r}")
+        _check_real("lr", lr)
+        _check_real("scale", scale)
         loss = ffi.new("double *")
         self._copy_in()
         rc = getattr(lib, "bp_train_epoch" + self._suffix)(
@@ -135,13 +160,14 @@ class Engine:
             ffi.from_buffer("int32_t[]", self._label_buf, require_writable=True),
             self.threads, loss)
         if rc != 0:
-            raise ValueError(f"bp_train_epoch{self._suffix} rejected its arguments (code {rc})")
+            _explain_refusal(images, f"bp_train_epoch{self._suffix}", rc)
         self._copy_out()
         return float(loss[0])
 
     def predict(self, images, scale=1.0 / 255.0):
         """Class index (argmax of the output) for every row of `images` (uint8 or SparseImages)."""
         img = _image_args(images, self.sizes[0])
+        _check_real("scale", scale)
         pred = np.empty(img[-1], dtype=np.int32)
         if img[-1] == 0:
             return pred
@@ -151,7 +177,7 @@ class Engine:
             self._ws_c, self._workspace.size, self.threads,
             ffi.from_buffer("int32_t[]", pred, require_writable=True))
         if rc != 0:
-            raise ValueError(f"bp_predict{self._suffix} rejected its arguments (code {rc})")
+            _explain_refusal(images, f"bp_predict{self._suffix}", rc)
         return pred
 
     def accuracy(self, images, labels, scale=1.0 / 255.0):

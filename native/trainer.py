@@ -57,7 +57,7 @@ def build_parser():
       help="native (C kernels, the full data) or pure (the plain-Python code of pure/, "
            f"on --limit samples, default {PURE_DEFAULT_LIMIT}) (default: native)")
     a("--limit", type=int, metavar="N", help="use only the first N training and N test samples")
-    a("--first-layer", choices=["auto", "sparse", "dense"], default="auto",
+    a("--first-layer", choices=["auto", "sparse", "dense"],
       help="run the first layer on the nonzero pixels only (sparse) or as dense GEMMs; auto: "
            f"sparse when under {100 * SPARSE_MAX_DENSITY:.0f} %% of the training pixels are nonzero "
            "(MNIST: 19 %%, Fashion-MNIST: 50 %%). Same arithmetic up to rounding order "
@@ -183,6 +183,8 @@ def check_settings(s, args):
         errors.append(f"--limit must be at least 1, got {args.limit}")
     if args.threads is not None and args.threads < 1:
         errors.append(f"--threads must be at least 1, got {args.threads}")
+    if args.engine == "pure" and args.first_layer is not None:
+        errors.append("--first-layer applies to the native engine; --engine pure has no C first layer")
     if s["sizes"][0] != 784 or s["sizes"][-1] != 10:
         errors.append(f"--sizes must start with 784 (28×28 pixels) and end with 10 (classes), got {s['sizes']}")
     return errors
@@ -231,7 +233,7 @@ def run(parser, args):
         runner = PureRunner(weights, biases, s["batch_size"])
         engine_desc = "pure Python"
     else:
-        runner = NativeRunner(weights, biases, s["batch_size"], threads, args.first_layer)
+        runner = NativeRunner(weights, biases, s["batch_size"], threads, args.first_layer or "auto")
         from .kernels import simd_path
         sparse = runner.use_sparse(train_x)
         engine_desc = (f"native {s['dtype']}, {simd_path()}, {threads} thread{'s' * (threads > 1)}, "

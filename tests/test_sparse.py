@@ -105,7 +105,8 @@ def test_sparse_update_adds_x_transpose_d_to_w(dtype, n_cols):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_any_column_split_gives_the_same_bits(dtype):
-    """Threads split the first layer by columns: each column must come out the same."""
+    """The kernels' contract (sparse_impl.inc): a column comes out the same whichever
+    columns a call covers, so callers may split the columns (the dense path's threads do)."""
     rng = np.random.default_rng(7)
     sp = SparseImages(digit_like(rng, 64))
     w = rng.standard_normal((784, 100)).astype(dtype)
@@ -120,9 +121,9 @@ def test_any_column_split_gives_the_same_bits(dtype):
         out, w2 = np.empty_like(whole), w.copy()
         for lo, hi in ((0, cut), (cut, 100)):
             wp = ffi.cast(ct + " *", fb(w)) + lo
-            assert mm(64, hi - lo, 784, *sp._c, 64, ffi.NULL, 0.5, wp, 100, ffi.NULL,
+            assert mm(64, hi - lo, 784, *sp._c(), 64, ffi.NULL, 0.5, wp, 100, ffi.NULL,
                       ffi.cast(ct + " *", fb(out)) + lo, 100) == 0
-            assert upd(64, hi - lo, 784, *sp._c, 64, ffi.NULL, 0.5, ffi.cast(ct + " *", fb(d)) + lo, 100,
+            assert upd(64, hi - lo, 784, *sp._c(), 64, ffi.NULL, 0.5, ffi.cast(ct + " *", fb(d)) + lo, 100,
                        ffi.cast(ct + " *", fb(w2)) + lo, 100) == 0
         assert out.tobytes() == whole.tobytes() and w2.tobytes() == whole_w.tobytes()
 
@@ -211,41 +212,79 @@ def test_engine_refuses_sparse_images_of_another_width():
 
 
 def tampered(sp, **arrays):
-    """A copy of the set's C arguments with some arrays replaced (what a careless C caller passes)."""
+    """The set's C arguments with some arrays replaced (what a careless C caller passes).
+    Returns the arrays (the pointers do not keep them alive) and the arguments."""
     a = {"row_start": sp.row_start.copy(), "col": sp.col.copy(), "pix": sp.pix.copy(), **arrays}
     keep = [a["row_start"], a["col"], a["pix"]]
     return keep, (ffi.from_buffer("int64_t[]", keep[0]), ffi.from_buffer("uint16_t[]", keep[1]),
-                  ffi.from_buffer("uint8_t[]", keep[2]))
+                  ffi.from_buffer("uint8_t[]", keep[2]), keep[1].size)
 
 
-@pytest.mark.parametrize("damage", ["pixel index past the row", "row_start decreasing",
-                                    "row_start not starting at 0"])
+DAMAGE = ["pixel index past the row", "pixel indices out of order", "a pixel twice",
+          "row_start decreasing", "row_start not starting at 0", "row_start ending past the arrays"]
+
+
+def damaged(sp, damage):
+    rs, col = sp.row_start.copy(), sp.col.copy()
+    first = int(np.argmax(np.diff(sp.row_start) >= 2))       # an image with 2+ pixels
+    p = int(rs[first])
+    if damage == "pixel index past the row":
+        col[p + 1] = 784
+    elif damage == "pixel indices out of order":
+        col[p], col[p + 1] = col[p + 1], col[p]
+    elif damage == "a pixel twice":
+        col[p + 1] = col[p]
+    elif damage == "row_start decreasing":
+        rs[3] = rs[4] + 1
+    elif damage == "row_start not starting at 0":
+        rs[0] = 1
+    else:
+        rs[-1] += 1000
+    return tampered(sp, row_start=rs, col=col)
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
 def test_c_epoch_refuses_a_damaged_sparse_set_instead_of_reading_out_of_bounds(damage):
     images, labels, W, B = problem(np.float32, n=50)
     sp = SparseImages(images)
-    if damage == "pixel index past the row":
-        col = sp.col.copy(); col[5] = 784
-        keep, c = tampered(sp, col=col)
-    elif damage == "row_start decreasing":
-        rs = sp.row_start.copy(); rs[3] = rs[4] + 1
-        keep, c = tampered(sp, row_start=rs)
-    else:
-        rs = sp.row_start.copy(); rs[0] = 1
-        keep, c = tampered(sp, row_start=rs)
-    eng = Engine(W, B, batch_size=16)
+    keep, c = damaged(sp, damage)
+    assert lib.bp_sparse_valid(50, 784, *c[:2], c[3]) == 0
+    eng = Engine(W, B, batch_size=16, threads=2)
     labels32 = np.ascontiguousarray(labels, np.int32)
     order = np.arange(50, dtype=np.int64)
     loss = ffi.new("double *")
     rc = lib.bp_train_epoch_f32(len(W), eng._sizes_c, eng._w_c, eng._b_c, ffi.NULL, *c, 50,
                                 ffi.from_buffer("int32_t[]", labels32), ffi.from_buffer("int64_t[]", order),
                                 50, 16, 0.1, 1 / 255, eng._ws_c, eng._workspace.size,
-                                ffi.from_buffer("int32_t[]", eng._label_buf), 1, loss)
+                                ffi.from_buffer("int32_t[]", eng._label_buf), 2, loss)
     assert rc == lib.BP_EINVAL
     pred = np.empty(50, np.int32)
     rc = lib.bp_predict_f32(len(W), eng._sizes_c, eng._w_c, eng._b_c, ffi.NULL, *c, 50, 1 / 255, 16,
                             eng._ws_c, eng._workspace.size, 1, ffi.from_buffer("int32_t[]", pred))
     assert rc == lib.BP_EINVAL
-    assert keep
+    w = np.zeros((784, 8), np.float32)
+    rc = lib.bp_sparse_matmul_f32(50, 8, 784, *c, 50, ffi.NULL, 1.0, ffi.from_buffer("float[]", w), 8,
+                                  ffi.NULL, ffi.from_buffer("float[]", np.zeros((50, 8), np.float32)), 8)
+    assert rc == lib.BP_EINVAL
+    del keep                            # (kept alive until here: the pointers do not hold it)
+
+
+def test_a_sparse_set_cannot_be_reshaped_and_a_tampered_one_is_refused_by_name():
+    images, labels, W, B = problem(np.float64, n=50)
+    sp = SparseImages(images)
+    with pytest.raises(AttributeError):
+        sp.shape = (10 ** 8, 784)
+    with pytest.raises(ValueError, match="read-only"):
+        sp.col[0] = 5
+    sp.row_start.flags.writeable = True       # deliberate: defeat the read-only flag
+    sp.row_start[-1] += 10 ** 9               # claims pixels past the end of col and pix
+    eng = Engine(W, B, batch_size=16)
+    with pytest.raises(ValueError, match="images: this SparseImages is damaged"):
+        eng.train_epoch(sp, labels, np.arange(50), 0.1)
+    with pytest.raises(ValueError, match="images: this SparseImages is damaged"):
+        eng.predict(sp)
+    with pytest.raises(ValueError, match="sparse_matmul: images is a damaged SparseImages"):
+        kern.sparse_matmul(sp, np.zeros((784, 4)))
 
 
 def test_sparse_fill_refuses_a_row_start_that_does_not_match_the_images():

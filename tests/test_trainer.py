@@ -86,6 +86,21 @@ def test_engine_updates_the_callers_arrays_at_any_alignment(dtype):
     assert (eng.predict(images) == eng.predict(images)[0]).all()
 
 
+def test_engine_keeps_the_arrays_it_was_given_and_refuses_one_that_changed_shape():
+    images, labels, W, B = small_problem(np.float32, n=64, sizes=(784, 16, 10))
+    bound, before = W[1], W[1].copy()
+    eng = Engine(W, B, batch_size=32)
+    W[1] = np.ones((1, 10), np.float32)           # the caller's list changes, not the array
+    eng.train_epoch(images, labels, np.arange(64), 0.1)
+    assert eng.weights[1] is bound and not np.array_equal(bound, before)   # trained in place
+    assert (W[1] == 1).all()                       # the stranger was neither read nor written
+    bound.shape = (10, 16)                         # the bound array itself is reshaped
+    with pytest.raises(ValueError, match=r"weights\[1\] was changed since the Engine was made"):
+        eng.train_epoch(images, labels, np.arange(64), 0.1)
+    with pytest.raises(ValueError, match="scale must be a finite real number"):
+        Engine(*native.init_network([784, 10], dtype=np.float32)).predict(images, scale=float("nan"))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_c_predict_is_the_argmax_of_forward(dtype):
     images, _, W, B = small_problem(dtype, n=301)
@@ -320,6 +335,7 @@ def test_pure_engine_trains_on_a_subset(mnist, capsys):
     (["--lr", "-1"], "--lr must be a positive number"),
     (["--sizes", "784", "10", "3"], "must start with 784"),
     (["--threads", "0"], "--threads must be at least 1"),
+    (["--engine", "pure", "--first-layer", "sparse"], "--first-layer applies to the native engine"),
 ])
 def test_bad_command_line_values_are_refused_by_name(argv, message, capsys):
     with pytest.raises(SystemExit) as e:

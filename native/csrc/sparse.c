@@ -148,31 +148,47 @@ int bp_sparse_fill(int64_t n, int64_t D, const uint8_t *images, const int64_t *r
     return BP_OK;
 }
 
-int bp_sparse_valid(int64_t n, int64_t D, const int64_t *row_start, const uint16_t *col)
+int bp_sparse_valid(int64_t n, int64_t D, const int64_t *row_start, const uint16_t *col,
+                    int64_t nnz)
 {
-    if (n < 0 || D < 1 || D > 65536 || row_start == NULL || row_start[0] != 0)
+    if (n < 0 || D < 1 || D > 65536 || nnz < 0 || row_start == NULL || row_start[0] != 0)
         return 0;
     for (int64_t i = 0; i < n; ++i)
         if (row_start[i + 1] < row_start[i])
             return 0;
-    if (row_start[n] > 0 && col == NULL)
+    if (row_start[n] != nnz || (nnz > 0 && col == NULL))
         return 0;
-    uint16_t mx = 0;    /* the largest pixel index, in one branch-free (vectorized) pass */
-    for (int64_t p = 0; p < row_start[n]; ++p)
+    /* Pixel indices strictly increasing within an image (the kernels' tiles and the
+       threads' pixel ranges rely on it) and below D. One long branch-free pass over
+       all of col counts the places where an index does not increase; each must be
+       the first pixel of an image, where the previous image's last one stands before
+       it. (Looping image by image costs twice as much: ~150 pixels an image.) */
+    int64_t falls = 0, at_starts = 0;
+    uint16_t mx = nnz > 0 ? col[0] : 0;
+    for (int64_t p = 1; p < nnz; ++p) {
+        falls += col[p] <= col[p - 1];
         mx = col[p] > mx ? col[p] : mx;
-    return row_start[n] == 0 || mx < D;
+    }
+    for (int64_t i = 0, last = 0; i < n; ++i) {
+        const int64_t p = row_start[i];
+        if (p > last && p < nnz) {      /* each boundary once, even after empty images */
+            at_starts += col[p] <= col[p - 1];
+            last = p;
+        }
+    }
+    return falls == at_starts && mx < D;
 }
 
 /* The rows of a batch refer to images of a valid set (idx in range or NULL = 0..M-1). */
 static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uint16_t *col,
-                       int64_t n_images, const int64_t *idx)
+                       int64_t nnz, int64_t n_images, const int64_t *idx)
 {
     if (!idx && M > n_images)
         return 0;
     for (int64_t i = 0; i < M; ++i)
         if (idx && (idx[i] < 0 || idx[i] >= n_images))
             return 0;
-    return bp_sparse_valid(n_images, K, row_start, col);
+    return bp_sparse_valid(n_images, K, row_start, col, nnz);
 }
 
 /* Public (checked) and train.c's (unchecked) entry points, for both types. */
@@ -192,7 +208,8 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
         SP_CALL(sp_mm_t_acc, TS_, M, N, k_lo, k_hi, rs, col, pix, idx, scale, D, ldd, W, ldw); \
     }                                                                                           \
     int bp_sparse_matmul_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start,       \
-                               const uint16_t *col, const uint8_t *pix, int64_t n_images,       \
+                               const uint16_t *col, const uint8_t *pix, int64_t nnz,            \
+                               int64_t n_images,                                                \
                                const int64_t *idx, T_ scale, const T_ *W, int64_t ldw,          \
                                const T_ *bias, T_ *C, int64_t ldc)                              \
     {                                                                                           \
@@ -200,13 +217,14 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
         if (M == 0 || N == 0)                                                                   \
             return BP_OK;                                                                       \
         SP_CHECK(C && ldc >= N && W && ldw >= N && pix);                                        \
-        SP_CHECK(batch_valid(M, K, row_start, col, n_images, idx));                             \
+        SP_CHECK(batch_valid(M, K, row_start, col, nnz, n_images, idx));                             \
         bp_sparse_matmul_nocheck_##TS_(M, N, K, row_start, col, pix, idx, scale, W, ldw, bias,  \
                                        C, ldc);                                                 \
         return BP_OK;                                                                           \
     }                                                                                           \
     int bp_sparse_matmul_t_acc_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start, \
-                                     const uint16_t *col, const uint8_t *pix, int64_t n_images, \
+                                     const uint16_t *col, const uint8_t *pix, int64_t nnz,      \
+                                     int64_t n_images,                                          \
                                      const int64_t *idx, T_ scale, const T_ *D, int64_t ldd,    \
                                      T_ *W, int64_t ldw)                                        \
     {                                                                                           \
@@ -214,7 +232,7 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
         if (M == 0 || N == 0)                                                                   \
             return BP_OK;                                                                       \
         SP_CHECK(D && ldd >= N && W && ldw >= N && pix);                                        \
-        SP_CHECK(batch_valid(M, K, row_start, col, n_images, idx));                             \
+        SP_CHECK(batch_valid(M, K, row_start, col, nnz, n_images, idx));                             \
         bp_sparse_matmul_t_acc_nocheck_##TS_(M, N, 0, K, row_start, col, pix, idx, scale, D, ldd, \
                                              W, ldw);                                           \
         return BP_OK;                                                                           \

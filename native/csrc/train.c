@@ -147,7 +147,8 @@ static void sparse_pixel_split(int64_t D, const int64_t *rs, const uint16_t *col
 
 static int check_common(int64_t n_layers, const int64_t *sizes, const void *weights,
                         const void *biases, const uint8_t *images, const int64_t *sp_row_start,
-                        const uint16_t *sp_col, const uint8_t *sp_pix, int64_t n_images,
+                        const uint16_t *sp_col, const uint8_t *sp_pix, int64_t sp_nnz,
+                        int64_t n_images,
                         int64_t batch_size, int64_t workspace_len, int n_threads)
 {
     if (weights == NULL || biases == NULL || n_images < 0)
@@ -155,7 +156,7 @@ static int check_common(int64_t n_layers, const int64_t *sizes, const void *weig
     int64_t need = bp_train_workspace_len(n_layers, sizes, batch_size, n_threads);
     if (need < 0 || workspace_len < need)       /* (sizes are valid from here on) */
         return BP_EINVAL;
-    if (sp_row_start ? !(sp_pix && bp_sparse_valid(n_images, sizes[0], sp_row_start, sp_col))
+    if (sp_row_start ? !(sp_pix && bp_sparse_valid(n_images, sizes[0], sp_row_start, sp_col, sp_nnz))
                      : images == NULL)
         return BP_EINVAL;
     return BP_OK;
