@@ -104,7 +104,7 @@
 enum { MR = 6, NR_F32 = 16, NR_F64 = 8, KC = 128, NC_F32 = 128, NC_F64 = 64 };
 
 static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
-                        const float *restrict Bp, int64_t ldbp, float *restrict C, int64_t ldc, int nr,
+                        const float *restrict Bp, float *restrict C, int64_t ldc, int nr,
                         int add, const float *restrict bias)
 {
     const float *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),
@@ -115,7 +115,7 @@ static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_
            c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
            c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     int64_t off = 0;
-    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += ldbp) {
+    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 16) {
         const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
         __m256 a;
         a = _mm256_broadcast_ss(a0 + off); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
@@ -155,7 +155,7 @@ static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_
 }
 
 static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64_t csa, int mr,
-                        const double *restrict Bp, int64_t ldbp, double *restrict C, int64_t ldc, int nr,
+                        const double *restrict Bp, double *restrict C, int64_t ldc, int nr,
                         int add, const double *restrict bias)
 {
     const double *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),
@@ -166,7 +166,7 @@ static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64
             c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd(), c40 = _mm256_setzero_pd(),
             c41 = _mm256_setzero_pd(), c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
     int64_t off = 0;
-    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += ldbp) {
+    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 8) {
         const __m256d b0 = _mm256_load_pd(Bp), b1 = _mm256_load_pd(Bp + 4);
         __m256d a;
         a = _mm256_broadcast_sd(a0 + off); c00 = _mm256_fmadd_pd(a, b0, c00); c01 = _mm256_fmadd_pd(a, b1, c01);
@@ -293,7 +293,7 @@ static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, 
                     const int mr = (int)(M - ir < MR ? M - ir : MR);                            \
                     for (int64_t jr = 0; jr < nc; jr += NR_) {                                  \
                         const int nr = (int)(nc - jr < NR_ ? nc - jr : NR_);                    \
-                        UKERNEL_(kc, A + ir * rsa + pc * csa, rsa, csa, mr, Bp + jr * kc, NR_,  \
+                        UKERNEL_(kc, A + ir * rsa + pc * csa, rsa, csa, mr, Bp + jr * kc,       \
                                       C + ir * ldc + jc + jr, ldc, nr, add,                     \
                                       bb ? bb + jr : NULL);                                     \
                     }                                                                           \
@@ -318,23 +318,19 @@ BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
 
 enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
 
-#define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_, LOADU_) \
+#define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_) \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,      \
-                      const T_ *restrict Bp, int64_t ldbp, T_ *restrict C, int64_t ldc, int nr, \
-                      int add, const T_ *restrict bias)                                        \
+                      const T_ *restrict Bp, T_ *restrict C, int64_t ldc, int nr, int add,     \
+                      const T_ *restrict bias)                                                 \
     {                                                                                          \
         const T_ *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),     \
                  *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0),           \
                  *a5 = A + (mr > 5 ? 5 * rsa : 0);                                             \
-        /* lanes [0, nr) of the two vectors; masked loads/stores never touch the rest */      \
-        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                 \
-        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_)                                \
-                          : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;                             \
         V_ c00 = ZERO_(), c01 = ZERO_(), c10 = ZERO_(), c11 = ZERO_(), c20 = ZERO_(),          \
            c21 = ZERO_(), c30 = ZERO_(), c31 = ZERO_(), c40 = ZERO_(), c41 = ZERO_(),          \
            c50 = ZERO_(), c51 = ZERO_();                                                       \
         int64_t off = 0;                                                                       \
-        for (int64_t k = 0; k < kc; ++k, off += csa, Bp += ldbp) {                             \
+        for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 2 * W_) {                           \
             const V_ b0 = LOADU_(Bp), b1 = LOADU_(Bp + W_);                                    \
             V_ a;                                                                              \
             a = SET1_(a0[off]); c00 = FMADD_(a, b0, c00); c01 = FMADD_(a, b1, c01);            \
@@ -345,6 +341,10 @@ enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
             a = SET1_(a5[off]); c50 = FMADD_(a, b0, c50); c51 = FMADD_(a, b1, c51);            \
         }                                                                                      \
         V_ acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}}; \
+        /* lanes [0, nr) of the two vectors; masked loads/stores never touch the rest */      \
+        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                 \
+        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_)                                \
+                          : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;                             \
         const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                     \
         const V_ bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_();                                \
         for (int r = 0; r < mr; ++r) {                                                         \
@@ -360,18 +360,13 @@ enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
     }
 
 BP_UKERNEL512(ukernel512_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps,
-              _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps, _mm512_loadu_ps)
+              _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
 BP_UKERNEL512(ukernel512_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd,
-              _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd, _mm512_loadu_pd)
+              _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
 
 BP_GEMM(gemm_avx512_f32, ukernel512_f32, float, NR512_F32, NC512_F32, 8, transpose8x8_ps)
 BP_GEMM(gemm_avx512_f64, ukernel512_f64, double, NR512_F64, NC512_F64, 4, transpose4x4_pd)
 
-/* Small products (K <= KC, op(B) not transposed): the chapter's later layers, 64x32 @
-   32x10 and the like, where packing B would cost as much as the product. The same
-   micro-kernel reads B's rows in place (masked loads touch nothing past column N),
-   so every element is the chain the blocked code computes when K <= KC — Σ_k a·b
-   in k order, + bias, + old C — and the two paths agree to the bit. */
 /* Micro-kernels for products too small to pack (see gemm_nopack512 below): B's rows
    are read in place. One vector a row (N <= 16 floats / 8 doubles, e.g. the 10
    output classes): 16 rows in 16 accumulators, one masked load of B and 16
