@@ -511,7 +511,7 @@ enum { TN_NJ = 12 };
                c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),\
                c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_(), c8_0 = ZERO_(), c8_1 = ZERO_(),\
                c9_0 = ZERO_(), c9_1 = ZERO_(), c10_0 = ZERO_(), c10_1 = ZERO_(), c11_0 = ZERO_(), c11_1 = ZERO_();\
-            for (int64_t k = 0; k < K; ++k) {                                                         \
+            _Pragma("GCC unroll 4") for (int64_t k = 0; k < K; ++k) {                                                         \
                 const V_ a0 = MLOADZ_(m0, A + k * lda + i0), a1 = MLOADZ_(m1, A + k * lda + i0 + W_); \
                 const T_ *bk = B + k * ldb;                                                           \
                 V_ x;                                                                                 \
