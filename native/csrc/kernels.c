@@ -103,107 +103,72 @@
 
 enum { MR = 6, NR_F32 = 16, NR_F64 = 8, KC = 128, NC_F32 = 128, NC_F64 = 64 };
 
-static void ukernel_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
-                        const float *restrict Bp, float *restrict C, int64_t ldc, int nr,
-                        int add, const float *restrict bias)
+/* Lanes [0, n) of a 256-bit vector of 8 floats / 4 doubles, as a maskload mask. */
+static inline __m256i lanes_below_f32(int n)
 {
-    const float *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),
-                *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0),
-                *a5 = A + (mr > 5 ? 5 * rsa : 0);
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
-           c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
-           c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
-           c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    int64_t off = 0;
-    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 16) {
-        const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
-        __m256 a;
-        a = _mm256_broadcast_ss(a0 + off); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-        a = _mm256_broadcast_ss(a1 + off); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-        a = _mm256_broadcast_ss(a2 + off); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-        a = _mm256_broadcast_ss(a3 + off); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-        a = _mm256_broadcast_ss(a4 + off); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-        a = _mm256_broadcast_ss(a5 + off); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
-    }
-    __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    /* C rows [0, mr), columns [0, nr): full vectors, or masked ones at the right edge. */
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
-    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
-    const int full = nr == 16;
-    const __m256 bb0 = !bias ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m0);
-    const __m256 bb1 = !bias ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, m1);
-    for (int r = 0; r < mr; ++r) {
-        float *c = C + r * ldc;
-        __m256 v0 = _mm256_add_ps(acc[r][0], bb0), v1 = _mm256_add_ps(acc[r][1], bb1);
-        if (full) {
-            if (add) {
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(c));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(c + 8));
-            }
-            _mm256_storeu_ps(c, v0);
-            _mm256_storeu_ps(c + 8, v1);
-        } else {
-            if (add) {
-                v0 = _mm256_add_ps(v0, _mm256_maskload_ps(c, m0));
-                v1 = _mm256_add_ps(v1, _mm256_maskload_ps(c + 8, m1));
-            }
-            _mm256_maskstore_ps(c, m0, v0);
-            _mm256_maskstore_ps(c + 8, m1, v1);
-        }
-    }
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline __m256i lanes_below_f64(int n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
 }
 
-static void ukernel_f64(int64_t kc, const double *restrict A, int64_t rsa, int64_t csa, int mr,
-                        const double *restrict Bp, double *restrict C, int64_t ldc, int nr,
-                        int add, const double *restrict bias)
-{
-    const double *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),
-                 *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0),
-                 *a5 = A + (mr > 5 ? 5 * rsa : 0);
-    __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd(), c10 = _mm256_setzero_pd(),
-            c11 = _mm256_setzero_pd(), c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd(),
-            c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd(), c40 = _mm256_setzero_pd(),
-            c41 = _mm256_setzero_pd(), c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
-    int64_t off = 0;
-    for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 8) {
-        const __m256d b0 = _mm256_load_pd(Bp), b1 = _mm256_load_pd(Bp + 4);
-        __m256d a;
-        a = _mm256_broadcast_sd(a0 + off); c00 = _mm256_fmadd_pd(a, b0, c00); c01 = _mm256_fmadd_pd(a, b1, c01);
-        a = _mm256_broadcast_sd(a1 + off); c10 = _mm256_fmadd_pd(a, b0, c10); c11 = _mm256_fmadd_pd(a, b1, c11);
-        a = _mm256_broadcast_sd(a2 + off); c20 = _mm256_fmadd_pd(a, b0, c20); c21 = _mm256_fmadd_pd(a, b1, c21);
-        a = _mm256_broadcast_sd(a3 + off); c30 = _mm256_fmadd_pd(a, b0, c30); c31 = _mm256_fmadd_pd(a, b1, c31);
-        a = _mm256_broadcast_sd(a4 + off); c40 = _mm256_fmadd_pd(a, b0, c40); c41 = _mm256_fmadd_pd(a, b1, c41);
-        a = _mm256_broadcast_sd(a5 + off); c50 = _mm256_fmadd_pd(a, b0, c50); c51 = _mm256_fmadd_pd(a, b1, c51);
+#define BP_UKERNEL256(NAME_, T_, V_, W_, BCAST_, LOAD_, LOADU_, STOREU_, MLOAD_, MSTORE_, FMADD_,  \
+                      ZERO_, ADD_, LANES_)                                                      \
+    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,        \
+                      const T_ *restrict Bp, T_ *restrict C, int64_t ldc, int nr, int add,       \
+                      const T_ *restrict bias)                                                   \
+    {                                                                                            \
+        const T_ *a0 = A, *a1 = A + (mr > 1 ? rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),       \
+                 *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0),             \
+                 *a5 = A + (mr > 5 ? 5 * rsa : 0);                                               \
+        V_ c00 = ZERO_(), c01 = ZERO_(), c10 = ZERO_(), c11 = ZERO_(), c20 = ZERO_(),            \
+           c21 = ZERO_(), c30 = ZERO_(), c31 = ZERO_(), c40 = ZERO_(), c41 = ZERO_(),            \
+           c50 = ZERO_(), c51 = ZERO_();                                                         \
+        int64_t off = 0;                                                                         \
+        for (int64_t k = 0; k < kc; ++k, off += csa, Bp += 2 * W_) {                             \
+            const V_ b0 = LOAD_(Bp), b1 = LOAD_(Bp + W_);                                        \
+            V_ a;                                                                                \
+            a = BCAST_(a0 + off); c00 = FMADD_(a, b0, c00); c01 = FMADD_(a, b1, c01);            \
+            a = BCAST_(a1 + off); c10 = FMADD_(a, b0, c10); c11 = FMADD_(a, b1, c11);            \
+            a = BCAST_(a2 + off); c20 = FMADD_(a, b0, c20); c21 = FMADD_(a, b1, c21);            \
+            a = BCAST_(a3 + off); c30 = FMADD_(a, b0, c30); c31 = FMADD_(a, b1, c31);            \
+            a = BCAST_(a4 + off); c40 = FMADD_(a, b0, c40); c41 = FMADD_(a, b1, c41);            \
+            a = BCAST_(a5 + off); c50 = FMADD_(a, b0, c50); c51 = FMADD_(a, b1, c51);            \
+        }                                                                                        \
+        V_ acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}}; \
+        /* C rows [0, mr), columns [0, nr): full vectors, or masked ones at the right edge. */ \
+        const __m256i m0 = LANES_(nr), m1 = LANES_(nr - W_);                                     \
+        const int full = nr == 2 * W_;                                                           \
+        const V_ bb0 = !bias ? ZERO_() : full ? LOADU_(bias) : MLOAD_(bias, m0);                 \
+        const V_ bb1 = !bias ? ZERO_() : full ? LOADU_(bias + W_) : MLOAD_(bias + W_, m1);       \
+        for (int r = 0; r < mr; ++r) {                                                           \
+            T_ *c = C + r * ldc;                                                                 \
+            V_ v0 = ADD_(acc[r][0], bb0), v1 = ADD_(acc[r][1], bb1);                             \
+            if (full) {                                                                          \
+                if (add) {                                                                       \
+                    v0 = ADD_(v0, LOADU_(c));                                                    \
+                    v1 = ADD_(v1, LOADU_(c + W_));                                               \
+                }                                                                                \
+                STOREU_(c, v0);                                                                  \
+                STOREU_(c + W_, v1);                                                             \
+            } else {                                                                             \
+                if (add) {                                                                       \
+                    v0 = ADD_(v0, MLOAD_(c, m0));                                                \
+                    v1 = ADD_(v1, MLOAD_(c + W_, m1));                                           \
+                }                                                                                \
+                MSTORE_(c, m0, v0);                                                              \
+                MSTORE_(c + W_, m1, v1);                                                         \
+            }                                                                                    \
+        }                                                                                        \
     }
-    __m256d acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    /* C rows [0, mr), columns [0, nr): full vectors, or masked ones at the right edge. */
-    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-    const __m256i m0 = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nr), lane);
-    const __m256i m1 = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nr - 4), lane);
-    const int full = nr == 8;
-    const __m256d bb0 = !bias ? _mm256_setzero_pd() : full ? _mm256_loadu_pd(bias) : _mm256_maskload_pd(bias, m0);
-    const __m256d bb1 = !bias ? _mm256_setzero_pd() : full ? _mm256_loadu_pd(bias + 4) : _mm256_maskload_pd(bias + 4, m1);
-    for (int r = 0; r < mr; ++r) {
-        double *c = C + r * ldc;
-        __m256d v0 = _mm256_add_pd(acc[r][0], bb0), v1 = _mm256_add_pd(acc[r][1], bb1);
-        if (full) {
-            if (add) {
-                v0 = _mm256_add_pd(v0, _mm256_loadu_pd(c));
-                v1 = _mm256_add_pd(v1, _mm256_loadu_pd(c + 4));
-            }
-            _mm256_storeu_pd(c, v0);
-            _mm256_storeu_pd(c + 4, v1);
-        } else {
-            if (add) {
-                v0 = _mm256_add_pd(v0, _mm256_maskload_pd(c, m0));
-                v1 = _mm256_add_pd(v1, _mm256_maskload_pd(c + 4, m1));
-            }
-            _mm256_maskstore_pd(c, m0, v0);
-            _mm256_maskstore_pd(c + 4, m1, v1);
-        }
-    }
-}
+
+BP_UKERNEL256(ukernel_f32, float, __m256, 8, _mm256_broadcast_ss, _mm256_load_ps, _mm256_loadu_ps,
+              _mm256_storeu_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_fmadd_ps,
+              _mm256_setzero_ps, _mm256_add_ps, lanes_below_f32)
+BP_UKERNEL256(ukernel_f64, double, __m256d, 4, _mm256_broadcast_sd, _mm256_load_pd, _mm256_loadu_pd,
+              _mm256_storeu_pd, _mm256_maskload_pd, _mm256_maskstore_pd, _mm256_fmadd_pd,
+              _mm256_setzero_pd, _mm256_add_pd, lanes_below_f64)
 
 /* Transposing packers for trans_b: an 8x8 (float) / 4x4 (double) block of the
    source (rows j, columns k, row stride lds) becomes rows k of dst (stride ldd). */
