@@ -45,8 +45,10 @@ MATMUL_SHAPES = [  # (M, N, K)
     (1, 1, 1), (1, 13, 7), (9, 1, 5), (7, 13, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784),
     (784, 64, 64), (6, 16, 256), (13, 17, 300), (64, 10, 32),
     # the small-product kernels (K <= 128, no packing) and their edges: one vector a row
-    # (N <= 16 floats / 8 doubles), two, four; 16/8-row strips with remainders; Aᵀ with N <= 12
+    # (N <= 16 floats / 8 doubles), two, four (full and with a partial last vector);
+    # 16/8/6-row strips with remainders; Aᵀ with N <= 12 (whole and partial row blocks)
     (32, 10, 64), (33, 12, 64), (17, 13, 128), (64, 32, 64), (9, 40, 100), (100, 64, 3), (5, 65, 128),
+    (23, 27, 64), (13, 50, 96), (41, 7, 64), (16, 11, 128),
 ]
 
 
@@ -79,7 +81,8 @@ def test_matmul_matches_numpy_for_every_transpose_combination(dtype, M, N, K, tr
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784)])
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784), (23, 27, 64),
+                                   (13, 50, 96), (64, 32, 64), (41, 7, 64)])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("with_bias,accumulate", [(True, False), (False, True), (True, True)])
 def test_matmul_adds_bias_and_accumulates_into_out(dtype, M, N, K, trans_a, trans_b, with_bias, accumulate):
@@ -104,7 +107,7 @@ def test_any_slice_of_a_small_product_has_the_bits_of_the_whole(dtype, trans_a, 
     ct = "float" if dtype == np.float32 else "double"
     f = getattr(lib, "bp_matmul_" + ("f32" if dtype == np.float32 else "f64"))
     p = lambda arr, off=0: ffi.cast(ct + " *", ffi.from_buffer(ct + "[]", arr)) + off
-    for cols in ((0, 10), (10, 26), (26, 58), (58, 100)):          # widths 10, 16, 32, 42
+    for cols in ((0, 10), (10, 26), (26, 58), (58, 100), (0, 27), (27, 100)):  # widths 10-73
         for rows in ((0, 1), (1, 17), (17, 70)):
             (j0, j1), (i0, i1) = cols, rows
             out = old.copy()

@@ -334,13 +334,37 @@ BP_GEMM(gemm_avx512_f64, ukernel512_f64, double, NR512_F64, NC512_F64, 4, transp
 
 /* Micro-kernels for products too small to pack (see gemm_nopack512 below): B's rows
    are read in place. One vector a row (N <= 16 floats / 8 doubles, e.g. the 10
-   output classes): 16 rows in 16 accumulators, one masked load of B and 16
-   broadcasts of op(A) per k. Two vectors a row (N <= 32 / 16): 8 rows, 16
-   accumulators. The chapter's M = 32 and 64 then split into whole strips.
+   output classes): 16 rows in 16 accumulators, one load of B and 16 broadcasts of
+   op(A) per k. Two vectors a row (N <= 32 / 16): 8 rows, 16 accumulators. Four
+   (N <= 64 / 32, e.g. float64's 64x64 @ 64x32): 6 rows, 24 accumulators, so a
+   broadcast feeds 4 FMAs and op(A) is read once. A masked load costs an extra uop
+   on the FMA ports (measured ~15 % on 64x64 @ 64x32), so only a partial last vector
+   is loaded with a mask: the k loop is written once per case.
    (Generated code: the accumulators are named, so they stay in registers; the k loop
    is unrolled 4 times, measured 5–20 % faster on the chapter's 64x64 @ 64x32.) */
-enum { MR1 = 16, MR2 = 8 };
-#define BP_UKERNEL512_1V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)                     \
+enum { MR1 = 16, MR2 = 8, MR4 = 6 };
+#define BP_K_LOOP_1V(V_, SET1_, FMADD_, LOAD0_)                                                               \
+    _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                          \
+        const V_ b0 = LOAD0_;                                                                                 \
+        V_ x;                                                                                                 \
+        x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0);                                                       \
+        x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0);                                                       \
+        x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0);                                                       \
+        x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0);                                                       \
+        x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0);                                                       \
+        x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0);                                                       \
+        x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0);                                                       \
+        x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0);                                                       \
+        x = SET1_(a8[off]); c8_0 = FMADD_(x, b0, c8_0);                                                       \
+        x = SET1_(a9[off]); c9_0 = FMADD_(x, b0, c9_0);                                                       \
+        x = SET1_(a10[off]); c10_0 = FMADD_(x, b0, c10_0);                                                    \
+        x = SET1_(a11[off]); c11_0 = FMADD_(x, b0, c11_0);                                                    \
+        x = SET1_(a12[off]); c12_0 = FMADD_(x, b0, c12_0);                                                    \
+        x = SET1_(a13[off]); c13_0 = FMADD_(x, b0, c13_0);                                                    \
+        x = SET1_(a14[off]); c14_0 = FMADD_(x, b0, c14_0);                                                    \
+        x = SET1_(a15[off]); c15_0 = FMADD_(x, b0, c15_0);                                                    \
+    }
+#define BP_UKERNEL512_1V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_)             \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,                     \
                       const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr,                 \
                       int add, const T_ *restrict bias)                                                       \
@@ -356,26 +380,11 @@ enum { MR1 = 16, MR2 = 8 };
            c6_0 = ZERO_(), c7_0 = ZERO_(), c8_0 = ZERO_(), c9_0 = ZERO_(), c10_0 = ZERO_(), c11_0 = ZERO_(),  \
            c12_0 = ZERO_(), c13_0 = ZERO_(), c14_0 = ZERO_(), c15_0 = ZERO_();                                \
         int64_t off = 0;                                                                                      \
-        _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                                              \
-            const V_ b0 = MLOADZ_(m0, B);                                                                     \
-            V_ x;                                                                                             \
-            x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0);                                                   \
-            x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0);                                                   \
-            x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0);                                                   \
-            x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0);                                                   \
-            x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0);                                                   \
-            x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0);                                                   \
-            x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0);                                                   \
-            x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0);                                                   \
-            x = SET1_(a8[off]); c8_0 = FMADD_(x, b0, c8_0);                                                   \
-            x = SET1_(a9[off]); c9_0 = FMADD_(x, b0, c9_0);                                                   \
-            x = SET1_(a10[off]); c10_0 = FMADD_(x, b0, c10_0);                                                \
-            x = SET1_(a11[off]); c11_0 = FMADD_(x, b0, c11_0);                                                \
-            x = SET1_(a12[off]); c12_0 = FMADD_(x, b0, c12_0);                                                \
-            x = SET1_(a13[off]); c13_0 = FMADD_(x, b0, c13_0);                                                \
-            x = SET1_(a14[off]); c14_0 = FMADD_(x, b0, c14_0);                                                \
-            x = SET1_(a15[off]); c15_0 = FMADD_(x, b0, c15_0);                                                \
-        }                                                                                                     \
+        /* a masked load costs an extra uop on the FMA ports: full vectors load plainly */                 \
+        if (nr == W_)                                                                                         \
+            BP_K_LOOP_1V(V_, SET1_, FMADD_, LOADU_(B))                                                        \
+        else                                                                                                  \
+            BP_K_LOOP_1V(V_, SET1_, FMADD_, MLOADZ_(m0, B))                                                   \
         /* rows [0, mr), lanes [0, nr): + bias, + old C; masked loads and stores never touch                  \
            the rest. Written out row by row: the accumulators never leave the registers. */                   \
         const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                                    \
@@ -398,7 +407,20 @@ enum { MR1 = 16, MR2 = 8 };
         if (mr > 15) { MSTORE_(c, m0, add ? ADD_(ADD_(c15_0, bb0), MLOADZ_(m0, c)) : ADD_(c15_0, bb0)); c += ldc; }\
     }
 
-#define BP_UKERNEL512_2V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, MSTORE_, ADD_)                     \
+#define BP_K_LOOP_2V(V_, SET1_, FMADD_, LOAD0_, LOAD1_)                                                      \
+    _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                          \
+        const V_ b0 = LOAD0_, b1 = LOAD1_;                                                                    \
+        V_ x;                                                                                                 \
+        x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0); c0_1 = FMADD_(x, b1, c0_1);                           \
+        x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0); c1_1 = FMADD_(x, b1, c1_1);                           \
+        x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0); c2_1 = FMADD_(x, b1, c2_1);                           \
+        x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0); c3_1 = FMADD_(x, b1, c3_1);                           \
+        x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0); c4_1 = FMADD_(x, b1, c4_1);                           \
+        x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0); c5_1 = FMADD_(x, b1, c5_1);                           \
+        x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0); c6_1 = FMADD_(x, b1, c6_1);                           \
+        x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0); c7_1 = FMADD_(x, b1, c7_1);                           \
+    }
+#define BP_UKERNEL512_2V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_)             \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,                     \
                       const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr,                 \
                       int add, const T_ *restrict bias)                                                       \
@@ -412,18 +434,11 @@ enum { MR1 = 16, MR2 = 8 };
            c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),    \
            c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_();                                    \
         int64_t off = 0;                                                                                      \
-        _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                                              \
-            const V_ b0 = MLOADZ_(m0, B), b1 = MLOADZ_(m1, B + W_);                                           \
-            V_ x;                                                                                             \
-            x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0); c0_1 = FMADD_(x, b1, c0_1);                       \
-            x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0); c1_1 = FMADD_(x, b1, c1_1);                       \
-            x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0); c2_1 = FMADD_(x, b1, c2_1);                       \
-            x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0); c3_1 = FMADD_(x, b1, c3_1);                       \
-            x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0); c4_1 = FMADD_(x, b1, c4_1);                       \
-            x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0); c5_1 = FMADD_(x, b1, c5_1);                       \
-            x = SET1_(a6[off]); c6_0 = FMADD_(x, b0, c6_0); c6_1 = FMADD_(x, b1, c6_1);                       \
-            x = SET1_(a7[off]); c7_0 = FMADD_(x, b0, c7_0); c7_1 = FMADD_(x, b1, c7_1);                       \
-        }                                                                                                     \
+        /* a masked load costs an extra uop on the FMA ports: full vectors load plainly */                 \
+        if (nr == 2 * W_)                                                                                     \
+            BP_K_LOOP_2V(V_, SET1_, FMADD_, LOADU_(B), LOADU_(B + W_))                                        \
+        else /* W < nr < 2W */                                                                                \
+            BP_K_LOOP_2V(V_, SET1_, FMADD_, LOADU_(B), MLOADZ_(m1, B + W_))                                   \
         /* rows [0, mr), lanes [0, nr): + bias, + old C; masked loads and stores never touch                  \
            the rest. Written out row by row: the accumulators never leave the registers. */                   \
         const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                                    \
@@ -447,14 +462,109 @@ enum { MR1 = 16, MR2 = 8 };
                        MSTORE_(c + W_, m1, add ? ADD_(ADD_(c7_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c7_1, bb1)); c += ldc; }\
     }
 
+/* the mask of a vector's first n lanes (none if n <= 0, all W if n >= W) */
+#define BP_LANES(n, W_) ((n) >= (W_) ? 0xFFFFu >> (16 - (W_)) : (n) > 0 ? (1u << (n)) - 1u : 0u)
+#define BP_K_LOOP_4V(V_, SET1_, FMADD_, LOAD0_, LOAD1_, LOAD2_, LOAD3_)                                       \
+    _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                          \
+        const V_ b0 = LOAD0_, b1 = LOAD1_, b2 = LOAD2_, b3 = LOAD3_;                                          \
+        V_ x;                                                                                                 \
+        x = SET1_(a0[off]); c0_0 = FMADD_(x, b0, c0_0); c0_1 = FMADD_(x, b1, c0_1);                           \
+                             c0_2 = FMADD_(x, b2, c0_2); c0_3 = FMADD_(x, b3, c0_3);                          \
+        x = SET1_(a1[off]); c1_0 = FMADD_(x, b0, c1_0); c1_1 = FMADD_(x, b1, c1_1);                           \
+                             c1_2 = FMADD_(x, b2, c1_2); c1_3 = FMADD_(x, b3, c1_3);                          \
+        x = SET1_(a2[off]); c2_0 = FMADD_(x, b0, c2_0); c2_1 = FMADD_(x, b1, c2_1);                           \
+                             c2_2 = FMADD_(x, b2, c2_2); c2_3 = FMADD_(x, b3, c2_3);                          \
+        x = SET1_(a3[off]); c3_0 = FMADD_(x, b0, c3_0); c3_1 = FMADD_(x, b1, c3_1);                           \
+                             c3_2 = FMADD_(x, b2, c3_2); c3_3 = FMADD_(x, b3, c3_3);                          \
+        x = SET1_(a4[off]); c4_0 = FMADD_(x, b0, c4_0); c4_1 = FMADD_(x, b1, c4_1);                           \
+                             c4_2 = FMADD_(x, b2, c4_2); c4_3 = FMADD_(x, b3, c4_3);                          \
+        x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0); c5_1 = FMADD_(x, b1, c5_1);                           \
+                             c5_2 = FMADD_(x, b2, c5_2); c5_3 = FMADD_(x, b3, c5_3);                          \
+    }
+#define BP_UKERNEL512_4V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_)             \
+    static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,                     \
+                      const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr,                 \
+                      int add, const T_ *restrict bias)                                                       \
+    {                                                                                                         \
+        const T_ *a0 = A, *a1 = A + (mr > 1 ? 1 * rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),                 \
+                 *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0), *a5 = A + (mr > 5 ? 5 * rsa : 0);\
+        const uint32_t m0 = BP_LANES(nr, W_), m1 = BP_LANES(nr - W_, W_), m2 = BP_LANES(nr - 2 * W_, W_),     \
+                       m3 = BP_LANES(nr - 3 * W_, W_);                                                        \
+        V_ c0_0 = ZERO_(), c0_1 = ZERO_(), c0_2 = ZERO_(), c0_3 = ZERO_(), c1_0 = ZERO_(), c1_1 = ZERO_(),    \
+           c1_2 = ZERO_(), c1_3 = ZERO_(), c2_0 = ZERO_(), c2_1 = ZERO_(), c2_2 = ZERO_(), c2_3 = ZERO_(),    \
+           c3_0 = ZERO_(), c3_1 = ZERO_(), c3_2 = ZERO_(), c3_3 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(),    \
+           c4_2 = ZERO_(), c4_3 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(), c5_2 = ZERO_(), c5_3 = ZERO_();    \
+        int64_t off = 0;                                                                                      \
+        if (nr == 4 * W_)                                                                                     \
+            BP_K_LOOP_4V(V_, SET1_, FMADD_, LOADU_(B), LOADU_(B + W_), LOADU_(B + 2 * W_), LOADU_(B + 3 * W_))\
+        else /* 2W < nr < 4W */                                                                               \
+            BP_K_LOOP_4V(V_, SET1_, FMADD_, LOADU_(B), LOADU_(B + W_), MLOADZ_(m2, B + 2 * W_),               \
+                         MLOADZ_(m3, B + 3 * W_))                                                             \
+        const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_(), bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_(),     \
+                 bb2 = bias ? MLOADZ_(m2, bias + 2 * W_) : ZERO_(), bb3 = bias ? MLOADZ_(m3, bias + 3 * W_) : ZERO_();\
+        T_ *c = C;                                                                                            \
+        if (mr > 0) {                                                                                         \
+            MSTORE_(c, m0, add ? ADD_(ADD_(c0_0, bb0), MLOADZ_(m0, c)) : ADD_(c0_0, bb0));                    \
+            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c0_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c0_1, bb1));  \
+            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c0_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c0_2, bb2));  \
+            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c0_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c0_3, bb3));  \
+            c += ldc;                                                                                         \
+        }                                                                                                     \
+        if (mr > 1) {                                                                                         \
+            MSTORE_(c, m0, add ? ADD_(ADD_(c1_0, bb0), MLOADZ_(m0, c)) : ADD_(c1_0, bb0));                    \
+            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c1_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c1_1, bb1));  \
+            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c1_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c1_2, bb2));  \
+            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c1_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c1_3, bb3));  \
+            c += ldc;                                                                                         \
+        }                                                                                                     \
+        if (mr > 2) {                                                                                         \
+            MSTORE_(c, m0, add ? ADD_(ADD_(c2_0, bb0), MLOADZ_(m0, c)) : ADD_(c2_0, bb0));                    \
+            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c2_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c2_1, bb1));  \
+            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c2_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c2_2, bb2));  \
+            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c2_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c2_3, bb3));  \
+            c += ldc;                                                                                         \
+        }                                                                                                     \
+        if (mr > 3) {                                                                                         \
+            MSTORE_(c, m0, add ? ADD_(ADD_(c3_0, bb0), MLOADZ_(m0, c)) : ADD_(c3_0, bb0));                    \
+            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c3_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c3_1, bb1));  \
+            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c3_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c3_2, bb2));  \
+            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c3_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c3_3, bb3));  \
+            c += ldc;                                                                                         \
+        }                                                                                                     \
+        if (mr > 4) {                                                                                         \
+            MSTORE_(c, m0, add ? ADD_(ADD_(c4_0, bb0), MLOADZ_(m0, c)) : ADD_(c4_0, bb0));                    \
+            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c4_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c4_1, bb1));  \
+            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c4_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c4_2, bb2));  \
+            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c4_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c4_3, bb3));  \
+            c += ldc;                                                                                         \
+        }                                                                                                     \
+        if (mr > 5) {                                                                                         \
+            MSTORE_(c, m0, add ? ADD_(ADD_(c5_0, bb0), MLOADZ_(m0, c)) : ADD_(c5_0, bb0));                    \
+            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c5_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c5_1, bb1));  \
+            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c5_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c5_2, bb2));  \
+            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c5_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c5_3, bb3));  \
+            c += ldc;                                                                                         \
+        }                                                                                                     \
+    }
+
 BP_UKERNEL512_1V(ukernel512_1v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
-                 _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
+                 _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
+                 _mm512_add_ps)
 BP_UKERNEL512_1V(ukernel512_1v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
-                 _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
+                 _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
+                 _mm512_add_pd)
 BP_UKERNEL512_2V(ukernel512_2v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
-                 _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps)
+                 _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
+                 _mm512_add_ps)
 BP_UKERNEL512_2V(ukernel512_2v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
-                 _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd)
+                 _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
+                 _mm512_add_pd)
+BP_UKERNEL512_4V(ukernel512_4v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
+                 _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
+                 _mm512_add_ps)
+BP_UKERNEL512_4V(ukernel512_4v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
+                 _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
+                 _mm512_add_pd)
 
 /* op(A) = Aᵀ and a C of at most TN_NJ = 12 columns (the output layer's 10): A₂ᵀ·δ₃.
    Broadcasting A along k would use 10 of 16 lanes; here the lanes run along M
@@ -463,69 +573,91 @@ BP_UKERNEL512_2V(ukernel512_2v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_f
    columns. Every lane computes Σ_k a·b in k order, then + bias, + old C: the
    blocked code's chain. (Generated code: named accumulators stay in registers.) */
 enum { TN_NJ = 12 };
-#define BP_TN_NARROW512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, MLOADZ_, STORE_)                     \
-    static void NAME_(int64_t M, int64_t N, int64_t K, const T_ *A, int64_t lda, const T_ *B,         \
-                      int64_t ldb, const T_ *bias, T_ *C, int64_t ldc, int add)                       \
-    {                                                                                                 \
-        T_ tmp[TN_NJ][2 * W_] __attribute__((aligned(64)));                                           \
-        for (int64_t i0 = 0; i0 < M; i0 += 2 * W_) {                                                  \
-            const int64_t mi = M - i0 < 2 * W_ ? M - i0 : 2 * W_;                                     \
-            const uint32_t m0 = mi >= W_ ? 0xFFFFu >> (16 - W_) : (1u << mi) - 1u;                    \
-            const uint32_t m1 = mi >= 2 * W_ ? 0xFFFFu >> (16 - W_) : mi > W_ ? (1u << (mi - W_)) - 1u : 0u;\
-            V_ c0_0 = ZERO_(), c0_1 = ZERO_(), c1_0 = ZERO_(), c1_1 = ZERO_(), c2_0 = ZERO_(), c2_1 = ZERO_(),\
-               c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),\
-               c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_(), c8_0 = ZERO_(), c8_1 = ZERO_(),\
-               c9_0 = ZERO_(), c9_1 = ZERO_(), c10_0 = ZERO_(), c10_1 = ZERO_(), c11_0 = ZERO_(), c11_1 = ZERO_();\
-            _Pragma("GCC unroll 4") for (int64_t k = 0; k < K; ++k) {                                                         \
-                const V_ a0 = MLOADZ_(m0, A + k * lda + i0), a1 = MLOADZ_(m1, A + k * lda + i0 + W_); \
-                const T_ *bk = B + k * ldb;                                                           \
-                V_ x;                                                                                 \
-                { x = SET1_(bk[0]); c0_0 = FMADD_(x, a0, c0_0); c0_1 = FMADD_(x, a1, c0_1); }         \
-                if (N > 1) { x = SET1_(bk[1]); c1_0 = FMADD_(x, a0, c1_0); c1_1 = FMADD_(x, a1, c1_1); }\
-                if (N > 2) { x = SET1_(bk[2]); c2_0 = FMADD_(x, a0, c2_0); c2_1 = FMADD_(x, a1, c2_1); }\
-                if (N > 3) { x = SET1_(bk[3]); c3_0 = FMADD_(x, a0, c3_0); c3_1 = FMADD_(x, a1, c3_1); }\
-                if (N > 4) { x = SET1_(bk[4]); c4_0 = FMADD_(x, a0, c4_0); c4_1 = FMADD_(x, a1, c4_1); }\
-                if (N > 5) { x = SET1_(bk[5]); c5_0 = FMADD_(x, a0, c5_0); c5_1 = FMADD_(x, a1, c5_1); }\
-                if (N > 6) { x = SET1_(bk[6]); c6_0 = FMADD_(x, a0, c6_0); c6_1 = FMADD_(x, a1, c6_1); }\
-                if (N > 7) { x = SET1_(bk[7]); c7_0 = FMADD_(x, a0, c7_0); c7_1 = FMADD_(x, a1, c7_1); }\
-                if (N > 8) { x = SET1_(bk[8]); c8_0 = FMADD_(x, a0, c8_0); c8_1 = FMADD_(x, a1, c8_1); }\
-                if (N > 9) { x = SET1_(bk[9]); c9_0 = FMADD_(x, a0, c9_0); c9_1 = FMADD_(x, a1, c9_1); }\
-                if (N > 10) { x = SET1_(bk[10]); c10_0 = FMADD_(x, a0, c10_0); c10_1 = FMADD_(x, a1, c10_1); }\
-                if (N > 11) { x = SET1_(bk[11]); c11_0 = FMADD_(x, a0, c11_0); c11_1 = FMADD_(x, a1, c11_1); }\
-            }                                                                                         \
-            STORE_(tmp[0], c0_0); STORE_(tmp[0] + W_, c0_1);                                          \
-            STORE_(tmp[1], c1_0); STORE_(tmp[1] + W_, c1_1);                                          \
-            STORE_(tmp[2], c2_0); STORE_(tmp[2] + W_, c2_1);                                          \
-            STORE_(tmp[3], c3_0); STORE_(tmp[3] + W_, c3_1);                                          \
-            STORE_(tmp[4], c4_0); STORE_(tmp[4] + W_, c4_1);                                          \
-            STORE_(tmp[5], c5_0); STORE_(tmp[5] + W_, c5_1);                                          \
-            STORE_(tmp[6], c6_0); STORE_(tmp[6] + W_, c6_1);                                          \
-            STORE_(tmp[7], c7_0); STORE_(tmp[7] + W_, c7_1);                                          \
-            STORE_(tmp[8], c8_0); STORE_(tmp[8] + W_, c8_1);                                          \
-            STORE_(tmp[9], c9_0); STORE_(tmp[9] + W_, c9_1);                                          \
-            STORE_(tmp[10], c10_0); STORE_(tmp[10] + W_, c10_1);                                      \
-            STORE_(tmp[11], c11_0); STORE_(tmp[11] + W_, c11_1);                                      \
-            /* C[i0 + i, j] = (Σ_k + bias) + old C: the blocked code's order, element by element */   \
-            for (int64_t i = 0; i < mi; ++i) {                                                        \
-                T_ *c = C + (i0 + i) * ldc;                                                           \
-                for (int64_t j = 0; j < N; ++j) {                                                     \
-                    T_ v = tmp[j][i] + (bias ? bias[j] : (T_)0);                                      \
-                    c[j] = add ? v + c[j] : v;                                                        \
-                }                                                                                     \
-            }                                                                                         \
-        }                                                                                             \
+/* One call of the block kernel below per case: N and `full` become constants there, so the
+   compiler drops the unused columns' branches and, for whole blocks, the masks (a masked
+   load costs an extra uop on the FMA ports). */
+#define BP_TN_CASE(BLK_, n)                                                                       \
+    case n:                                                                                       \
+        if (full)                                                                                 \
+            BLK_(K, A + i0, lda, B, ldb, n, 1, m0, m1, tmp);                                      \
+        else                                                                                      \
+            BLK_(K, A + i0, lda, B, ldb, n, 0, m0, m1, tmp);                                      \
+        break;
+#define BP_TN_NARROW512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, STORE_)                     \
+    /* Cᵀ[j, i0:i0+2W] = Σ_k B[k, j]·A[k, i0:i0+2W] for j < N, into tmp */                                    \
+    static inline __attribute__((always_inline)) void NAME_##_blk(                                            \
+        int64_t K, const T_ *A, int64_t lda, const T_ *B, int64_t ldb, const int N, const int full,           \
+        uint32_t m0, uint32_t m1, T_ (*tmp)[2 * W_])                                                          \
+    {                                                                                                         \
+        V_ c0_0 = ZERO_(), c0_1 = ZERO_(), c1_0 = ZERO_(), c1_1 = ZERO_(), c2_0 = ZERO_(), c2_1 = ZERO_(),    \
+           c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),    \
+           c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_(), c8_0 = ZERO_(), c8_1 = ZERO_(),    \
+           c9_0 = ZERO_(), c9_1 = ZERO_(), c10_0 = ZERO_(), c10_1 = ZERO_(), c11_0 = ZERO_(), c11_1 = ZERO_();\
+        _Pragma("GCC unroll 4") for (int64_t k = 0; k < K; ++k) {                                             \
+            const T_ *ak = A + k * lda, *bk = B + k * ldb;                                                    \
+            const V_ a0 = full ? LOADU_(ak) : MLOADZ_(m0, ak);                                                \
+            const V_ a1 = full ? LOADU_(ak + W_) : MLOADZ_(m1, ak + W_);                                      \
+            V_ x;                                                                                             \
+            { x = SET1_(bk[0]); c0_0 = FMADD_(x, a0, c0_0); c0_1 = FMADD_(x, a1, c0_1); }                     \
+            if (N > 1) { x = SET1_(bk[1]); c1_0 = FMADD_(x, a0, c1_0); c1_1 = FMADD_(x, a1, c1_1); }          \
+            if (N > 2) { x = SET1_(bk[2]); c2_0 = FMADD_(x, a0, c2_0); c2_1 = FMADD_(x, a1, c2_1); }          \
+            if (N > 3) { x = SET1_(bk[3]); c3_0 = FMADD_(x, a0, c3_0); c3_1 = FMADD_(x, a1, c3_1); }          \
+            if (N > 4) { x = SET1_(bk[4]); c4_0 = FMADD_(x, a0, c4_0); c4_1 = FMADD_(x, a1, c4_1); }          \
+            if (N > 5) { x = SET1_(bk[5]); c5_0 = FMADD_(x, a0, c5_0); c5_1 = FMADD_(x, a1, c5_1); }          \
+            if (N > 6) { x = SET1_(bk[6]); c6_0 = FMADD_(x, a0, c6_0); c6_1 = FMADD_(x, a1, c6_1); }          \
+            if (N > 7) { x = SET1_(bk[7]); c7_0 = FMADD_(x, a0, c7_0); c7_1 = FMADD_(x, a1, c7_1); }          \
+            if (N > 8) { x = SET1_(bk[8]); c8_0 = FMADD_(x, a0, c8_0); c8_1 = FMADD_(x, a1, c8_1); }          \
+            if (N > 9) { x = SET1_(bk[9]); c9_0 = FMADD_(x, a0, c9_0); c9_1 = FMADD_(x, a1, c9_1); }          \
+            if (N > 10) { x = SET1_(bk[10]); c10_0 = FMADD_(x, a0, c10_0); c10_1 = FMADD_(x, a1, c10_1); }    \
+            if (N > 11) { x = SET1_(bk[11]); c11_0 = FMADD_(x, a0, c11_0); c11_1 = FMADD_(x, a1, c11_1); }    \
+        }                                                                                                     \
+        { STORE_(tmp[0], c0_0); STORE_(tmp[0] + W_, c0_1); }                                                  \
+        if (N > 1) { STORE_(tmp[1], c1_0); STORE_(tmp[1] + W_, c1_1); }                                       \
+        if (N > 2) { STORE_(tmp[2], c2_0); STORE_(tmp[2] + W_, c2_1); }                                       \
+        if (N > 3) { STORE_(tmp[3], c3_0); STORE_(tmp[3] + W_, c3_1); }                                       \
+        if (N > 4) { STORE_(tmp[4], c4_0); STORE_(tmp[4] + W_, c4_1); }                                       \
+        if (N > 5) { STORE_(tmp[5], c5_0); STORE_(tmp[5] + W_, c5_1); }                                       \
+        if (N > 6) { STORE_(tmp[6], c6_0); STORE_(tmp[6] + W_, c6_1); }                                       \
+        if (N > 7) { STORE_(tmp[7], c7_0); STORE_(tmp[7] + W_, c7_1); }                                       \
+        if (N > 8) { STORE_(tmp[8], c8_0); STORE_(tmp[8] + W_, c8_1); }                                       \
+        if (N > 9) { STORE_(tmp[9], c9_0); STORE_(tmp[9] + W_, c9_1); }                                       \
+        if (N > 10) { STORE_(tmp[10], c10_0); STORE_(tmp[10] + W_, c10_1); }                                  \
+        if (N > 11) { STORE_(tmp[11], c11_0); STORE_(tmp[11] + W_, c11_1); }                                  \
+    }                                                                                                         \
+    static void NAME_(int64_t M, int64_t N, int64_t K, const T_ *A, int64_t lda, const T_ *B,                 \
+                      int64_t ldb, const T_ *bias, T_ *C, int64_t ldc, int add)                               \
+    {                                                                                                         \
+        T_ tmp[TN_NJ][2 * W_] __attribute__((aligned(64)));                                                   \
+        for (int64_t i0 = 0; i0 < M; i0 += 2 * W_) {                                                          \
+            const int mi = (int)(M - i0 < 2 * W_ ? M - i0 : 2 * W_), full = mi == 2 * W_;                     \
+            const uint32_t m0 = BP_LANES(mi, W_), m1 = BP_LANES(mi - W_, W_);                                 \
+            switch (N) {                                                                                      \
+                BP_TN_CASE(NAME_##_blk, 1) BP_TN_CASE(NAME_##_blk, 2) BP_TN_CASE(NAME_##_blk, 3)              \
+                BP_TN_CASE(NAME_##_blk, 4) BP_TN_CASE(NAME_##_blk, 5) BP_TN_CASE(NAME_##_blk, 6)              \
+                BP_TN_CASE(NAME_##_blk, 7) BP_TN_CASE(NAME_##_blk, 8) BP_TN_CASE(NAME_##_blk, 9)              \
+                BP_TN_CASE(NAME_##_blk, 10) BP_TN_CASE(NAME_##_blk, 11) BP_TN_CASE(NAME_##_blk, 12)           \
+            }                                                                                                 \
+            /* C[i0 + i, j] = (Σ_k + bias) + old C: the blocked code's order, element by element */           \
+            for (int64_t i = 0; i < mi; ++i) {                                                                \
+                T_ *c = C + (i0 + i) * ldc;                                                                   \
+                for (int64_t j = 0; j < N; ++j) {                                                             \
+                    T_ v = tmp[j][i] + (bias ? bias[j] : (T_)0);                                              \
+                    c[j] = add ? v + c[j] : v;                                                                \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
     }
 
 BP_TN_NARROW512(gemm_tn_narrow512_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
-                _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_store_ps)
+                _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_store_ps)
 BP_TN_NARROW512(gemm_tn_narrow512_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
-                _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_store_pd)
+                _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_store_pd)
 
 /* Small products (K <= KC, op(B) not transposed, N <= 4 vectors): the chapter's later
    layers, 64x32 @ 32x10 and the like, where packing B would cost as much as the
    product. Every element is the chain the blocked code computes when K <= KC —
    Σ_k a·b in k order, + bias, + old C — so the two paths agree to the bit. */
-#define BP_NOPACK512(NAME_, UK1_, UK2_, T_, W_)                                                \
+#define BP_NOPACK512(NAME_, UK1_, UK2_, UK4_, T_, W_)                                          \
     static void NAME_(int64_t M, int64_t N, int64_t K, const T_ *A, int64_t rsa, int64_t csa,  \
                       const T_ *B, int64_t ldb, const T_ *bias, T_ *C, int64_t ldc, int add)   \
     {                                                                                          \
@@ -533,17 +665,18 @@ BP_TN_NARROW512(gemm_tn_narrow512_f64, double, __m512d, 8, _mm512_set1_pd, _mm51
             for (int64_t ir = 0; ir < M; ir += MR1)                                            \
                 UK1_(K, A + ir * rsa, rsa, csa, (int)(M - ir < MR1 ? M - ir : MR1), B, ldb,    \
                      C + ir * ldc, ldc, (int)N, add, bias);                                    \
-            return;                                                                            \
-        }                                                                                      \
-        for (int64_t jr = 0; jr < N; jr += 2 * W_) {                                          \
-            const int nr = (int)(N - jr < 2 * W_ ? N - jr : 2 * W_);                           \
+        } else if (N <= 2 * W_) {                                                              \
             for (int64_t ir = 0; ir < M; ir += MR2)                                            \
-                UK2_(K, A + ir * rsa, rsa, csa, (int)(M - ir < MR2 ? M - ir : MR2), B + jr,    \
-                     ldb, C + ir * ldc + jr, ldc, nr, add, bias ? bias + jr : NULL);           \
+                UK2_(K, A + ir * rsa, rsa, csa, (int)(M - ir < MR2 ? M - ir : MR2), B, ldb,    \
+                     C + ir * ldc, ldc, (int)N, add, bias);                                    \
+        } else {                                                                               \
+            for (int64_t ir = 0; ir < M; ir += MR4)                                            \
+                UK4_(K, A + ir * rsa, rsa, csa, (int)(M - ir < MR4 ? M - ir : MR4), B, ldb,    \
+                     C + ir * ldc, ldc, (int)N, add, bias);                                    \
         }                                                                                      \
     }
-BP_NOPACK512(gemm_nopack512_f32, ukernel512_1v_f32, ukernel512_2v_f32, float, 16)
-BP_NOPACK512(gemm_nopack512_f64, ukernel512_1v_f64, ukernel512_2v_f64, double, 8)
+BP_NOPACK512(gemm_nopack512_f32, ukernel512_1v_f32, ukernel512_2v_f32, ukernel512_4v_f32, float, 16)
+BP_NOPACK512(gemm_nopack512_f64, ukernel512_1v_f64, ukernel512_2v_f64, ukernel512_4v_f64, double, 8)
 
 
 #pragma GCC pop_options
