@@ -491,6 +491,17 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
         x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0); c5_1 = FMADD_(x, b1, c5_1);                           \
                              c5_2 = FMADD_(x, b2, c5_2); c5_3 = FMADD_(x, b3, c5_3);                          \
     }
+/* The 4-vector kernel's epilogue, one row of C: + bias, + old C (if add), masked stores. */
+#define BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, p_, m_, acc_, bb_)                                       \
+    MSTORE_(p_, m_, add ? ADD_(ADD_(acc_, bb_), MLOADZ_(m_, p_)) : ADD_(acc_, bb_))
+#define BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, a0_, a1_, a2_, a3_)                                \
+    do {                                                                                          \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c, m0, a0_, bb0);                                      \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + W_, m1, a1_, bb1);                                 \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + 2 * W_, m2, a2_, bb2);                             \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + 3 * W_, m3, a3_, bb3);                             \
+        c += ldc;                                                                                 \
+    } while (0)
 #define BP_UKERNEL512_4V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_)             \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,                     \
                       const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr,                 \
@@ -513,48 +524,12 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
         const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_(), bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_(),     \
                  bb2 = bias ? MLOADZ_(m2, bias + 2 * W_) : ZERO_(), bb3 = bias ? MLOADZ_(m3, bias + 3 * W_) : ZERO_();\
         T_ *c = C;                                                                                            \
-        if (mr > 0) {                                                                                         \
-            MSTORE_(c, m0, add ? ADD_(ADD_(c0_0, bb0), MLOADZ_(m0, c)) : ADD_(c0_0, bb0));                    \
-            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c0_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c0_1, bb1));  \
-            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c0_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c0_2, bb2));  \
-            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c0_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c0_3, bb3));  \
-            c += ldc;                                                                                         \
-        }                                                                                                     \
-        if (mr > 1) {                                                                                         \
-            MSTORE_(c, m0, add ? ADD_(ADD_(c1_0, bb0), MLOADZ_(m0, c)) : ADD_(c1_0, bb0));                    \
-            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c1_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c1_1, bb1));  \
-            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c1_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c1_2, bb2));  \
-            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c1_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c1_3, bb3));  \
-            c += ldc;                                                                                         \
-        }                                                                                                     \
-        if (mr > 2) {                                                                                         \
-            MSTORE_(c, m0, add ? ADD_(ADD_(c2_0, bb0), MLOADZ_(m0, c)) : ADD_(c2_0, bb0));                    \
-            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c2_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c2_1, bb1));  \
-            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c2_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c2_2, bb2));  \
-            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c2_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c2_3, bb3));  \
-            c += ldc;                                                                                         \
-        }                                                                                                     \
-        if (mr > 3) {                                                                                         \
-            MSTORE_(c, m0, add ? ADD_(ADD_(c3_0, bb0), MLOADZ_(m0, c)) : ADD_(c3_0, bb0));                    \
-            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c3_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c3_1, bb1));  \
-            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c3_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c3_2, bb2));  \
-            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c3_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c3_3, bb3));  \
-            c += ldc;                                                                                         \
-        }                                                                                                     \
-        if (mr > 4) {                                                                                         \
-            MSTORE_(c, m0, add ? ADD_(ADD_(c4_0, bb0), MLOADZ_(m0, c)) : ADD_(c4_0, bb0));                    \
-            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c4_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c4_1, bb1));  \
-            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c4_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c4_2, bb2));  \
-            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c4_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c4_3, bb3));  \
-            c += ldc;                                                                                         \
-        }                                                                                                     \
-        if (mr > 5) {                                                                                         \
-            MSTORE_(c, m0, add ? ADD_(ADD_(c5_0, bb0), MLOADZ_(m0, c)) : ADD_(c5_0, bb0));                    \
-            MSTORE_(c + 1 * W_, m1, add ? ADD_(ADD_(c5_1, bb1), MLOADZ_(m1, c + 1 * W_)) : ADD_(c5_1, bb1));  \
-            MSTORE_(c + 2 * W_, m2, add ? ADD_(ADD_(c5_2, bb2), MLOADZ_(m2, c + 2 * W_)) : ADD_(c5_2, bb2));  \
-            MSTORE_(c + 3 * W_, m3, add ? ADD_(ADD_(c5_3, bb3), MLOADZ_(m3, c + 3 * W_)) : ADD_(c5_3, bb3));  \
-            c += ldc;                                                                                         \
-        }                                                                                                     \
+        if (mr > 0) BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, c0_0, c0_1, c0_2, c0_3);                          \
+        if (mr > 1) BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, c1_0, c1_1, c1_2, c1_3);                          \
+        if (mr > 2) BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, c2_0, c2_1, c2_2, c2_3);                          \
+        if (mr > 3) BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, c3_0, c3_1, c3_2, c3_3);                          \
+        if (mr > 4) BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, c4_0, c4_1, c4_2, c4_3);                          \
+        if (mr > 5) BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, c5_0, c5_1, c5_2, c5_3);                          \
     }
 
 BP_UKERNEL512_1V(ukernel512_1v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
