@@ -293,6 +293,8 @@ BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
 
 enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
 
+/* the mask of a vector's first n lanes (none if n <= 0, all W if n >= W) */
+#define BP_LANES(n, W_) ((n) >= (W_) ? 0xFFFFu >> (16 - (W_)) : (n) > 0 ? (1u << (n)) - 1u : 0u)
 #define BP_UKERNEL512(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_) \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,      \
                       const T_ *restrict Bp, T_ *restrict C, int64_t ldc, int nr, int add,     \
@@ -317,9 +319,7 @@ enum { NR512_F32 = 32, NR512_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
         }                                                                                      \
         V_ acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}}; \
         /* lanes [0, nr) of the two vectors; masked loads/stores never touch the rest */      \
-        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                 \
-        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_)                                \
-                          : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;                             \
+        const uint32_t m0 = BP_LANES(nr, W_), m1 = BP_LANES(nr - W_, W_);                       \
         const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                     \
         const V_ bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_();                                \
         for (int r = 0; r < mr; ++r) {                                                         \
@@ -385,7 +385,7 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
                  *a9 = A + (mr > 9 ? 9 * rsa : 0), *a10 = A + (mr > 10 ? 10 * rsa : 0), *a11 = A + (mr > 11 ? 11 * rsa : 0),\
                  *a12 = A + (mr > 12 ? 12 * rsa : 0), *a13 = A + (mr > 13 ? 13 * rsa : 0), *a14 = A + (mr > 14 ? 14 * rsa : 0),\
                  *a15 = A + (mr > 15 ? 15 * rsa : 0);                                                         \
-        const uint32_t m0 = (1u << nr) - 1u;                                                                  \
+        const uint32_t m0 = BP_LANES(nr, W_);                                                                 \
         V_ c0_0 = ZERO_(), c1_0 = ZERO_(), c2_0 = ZERO_(), c3_0 = ZERO_(), c4_0 = ZERO_(), c5_0 = ZERO_(),    \
            c6_0 = ZERO_(), c7_0 = ZERO_(), c8_0 = ZERO_(), c9_0 = ZERO_(), c10_0 = ZERO_(), c11_0 = ZERO_(),  \
            c12_0 = ZERO_(), c13_0 = ZERO_(), c14_0 = ZERO_(), c15_0 = ZERO_();                                \
@@ -438,8 +438,7 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
         const T_ *a0 = A, *a1 = A + (mr > 1 ? 1 * rsa : 0), *a2 = A + (mr > 2 ? 2 * rsa : 0),                 \
                  *a3 = A + (mr > 3 ? 3 * rsa : 0), *a4 = A + (mr > 4 ? 4 * rsa : 0), *a5 = A + (mr > 5 ? 5 * rsa : 0),\
                  *a6 = A + (mr > 6 ? 6 * rsa : 0), *a7 = A + (mr > 7 ? 7 * rsa : 0);                          \
-        const uint32_t m0 = nr >= W_ ? 0xFFFFu >> (16 - W_) : (1u << nr) - 1u;                                \
-        const uint32_t m1 = nr >= 2 * W_ ? 0xFFFFu >> (16 - W_) : nr > W_ ? (1u << (nr - W_)) - 1u : 0u;      \
+        const uint32_t m0 = BP_LANES(nr, W_), m1 = BP_LANES(nr - W_, W_);                                     \
         V_ c0_0 = ZERO_(), c0_1 = ZERO_(), c1_0 = ZERO_(), c1_1 = ZERO_(), c2_0 = ZERO_(), c2_1 = ZERO_(),    \
            c3_0 = ZERO_(), c3_1 = ZERO_(), c4_0 = ZERO_(), c4_1 = ZERO_(), c5_0 = ZERO_(), c5_1 = ZERO_(),    \
            c6_0 = ZERO_(), c6_1 = ZERO_(), c7_0 = ZERO_(), c7_1 = ZERO_();                                    \
@@ -472,8 +471,6 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
                        MSTORE_(c + W_, m1, add ? ADD_(ADD_(c7_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c7_1, bb1)); c += ldc; }\
     }
 
-/* the mask of a vector's first n lanes (none if n <= 0, all W if n >= W) */
-#define BP_LANES(n, W_) ((n) >= (W_) ? 0xFFFFu >> (16 - (W_)) : (n) > 0 ? (1u << (n)) - 1u : 0u)
 #define BP_K_LOOP_4V(V_, SET1_, FMADD_, LOAD0_, LOAD1_, LOAD2_, LOAD3_)                                       \
     _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                          \
         const V_ b0 = LOAD0_, b1 = LOAD1_, b2 = LOAD2_, b3 = LOAD3_;                                          \
