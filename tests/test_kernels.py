@@ -93,17 +93,19 @@ def test_matmul_adds_bias_and_accumulates_into_out(dtype, M, N, K, trans_a, tran
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
 @pytest.mark.parametrize("with_bias,accumulate", [(False, False), (True, True)])
-def test_any_slice_of_a_small_product_has_the_bits_of_the_whole(dtype, trans_a, with_bias, accumulate):
+def test_any_slice_of_a_small_product_has_the_bits_of_the_whole(dtype, trans_a, trans_b, with_bias, accumulate):
     """The engine splits products between threads by rows and columns; for K <= 128 the
     small-product and blocked kernels compute each element by the same chain, so the
     slices, whatever kernel their width selects, must match the whole to the bit."""
     rng = np.random.default_rng(5)
     M, N, K = 70, 100, 96
     a = rand(rng, (K, M) if trans_a else (M, K), dtype)
-    b, bias, old = rand(rng, (K, N), dtype), rand(rng, (1, N), dtype), rand(rng, (M, N), dtype)
-    whole = kern.matmul(a, b, old.copy(), trans_a=trans_a, bias=bias if with_bias else None,
-                        accumulate=accumulate)
+    b = rand(rng, (N, K) if trans_b else (K, N), dtype)
+    bias, old = rand(rng, (1, N), dtype), rand(rng, (M, N), dtype)
+    whole = kern.matmul(a, b, old.copy(), trans_a=trans_a, trans_b=trans_b,
+                        bias=bias if with_bias else None, accumulate=accumulate)
     ct = "float" if dtype == np.float32 else "double"
     f = getattr(lib, "bp_matmul_" + ("f32" if dtype == np.float32 else "f64"))
     p = lambda arr, off=0: ffi.cast(ct + " *", ffi.from_buffer(ct + "[]", arr)) + off
@@ -112,7 +114,8 @@ def test_any_slice_of_a_small_product_has_the_bits_of_the_whole(dtype, trans_a, 
             (j0, j1), (i0, i1) = cols, rows
             out = old.copy()
             a_off = i0 if trans_a else i0 * K
-            rc = f(i1 - i0, j1 - j0, K, p(a, a_off), M if trans_a else K, int(trans_a), p(b, j0), N, 0,
+            rc = f(i1 - i0, j1 - j0, K, p(a, a_off), M if trans_a else K, int(trans_a),
+                   p(b, j0 * K if trans_b else j0), K if trans_b else N, int(trans_b),
                    p(bias, j0) if with_bias else ffi.NULL, p(out, i0 * N + j0), N, int(accumulate))
             assert rc == 0
             assert out[i0:i1, j0:j1].tobytes() == whole[i0:i1, j0:j1].tobytes(), (rows, cols)

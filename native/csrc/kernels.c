@@ -208,15 +208,38 @@ static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, 
     _mm256_store_pd(dst + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
+/* op(B) of a transposed B, op(B)[k, j] = src[k + j*lds], into rows k of dst (stride ldd):
+   columns [0, w) copied, [w, wpad) zero. dst and ldd must be multiples of the transpose
+   block (8 floats / 4 doubles), whose stores are aligned. */
+#define BP_PACK_BT(NAME_, T_, VL_, TRANSPOSE_)                                                  \
+    static void NAME_(int64_t kc, int64_t w, int64_t wpad, const T_ *src, int64_t lds, T_ *dst, \
+                      int64_t ldd)                                                              \
+    {                                                                                           \
+        int64_t j = 0;                                                                          \
+        for (; j + VL_ <= w; j += VL_) {                                                        \
+            int64_t k = 0;                                                                      \
+            for (; k + VL_ <= kc; k += VL_)                                                     \
+                TRANSPOSE_(src + j * lds + k, lds, dst + k * ldd + j, ldd);                     \
+            for (; k < kc; ++k)                                                                 \
+                for (int64_t jj = j; jj < j + VL_; ++jj)                                        \
+                    dst[k * ldd + jj] = src[k + jj * lds];                                      \
+        }                                                                                       \
+        for (int64_t k = 0; k < kc; ++k)                                                        \
+            for (int64_t jj = j; jj < wpad; ++jj)                                               \
+                dst[k * ldd + jj] = jj < w ? src[k + jj * lds] : (T_)0;                         \
+    }
+BP_PACK_BT(pack_bt_f32, float, 8, transpose8x8_ps)
+BP_PACK_BT(pack_bt_f64, double, 4, transpose4x4_pd)
+
 /* one micro-kernel call of BP_GEMM below: the MR x NR tile of C at (ir, jc + jr) */
 #define BP_GEMM_TILE(UKERNEL_, NR_)                                                             \
     UKERNEL_(kc, A + ir * rsa + pc * csa, rsa, csa, (int)(M - ir < MR ? M - ir : MR),           \
              Bp + jr * kc, C + ir * ldc + jc + jr, ldc, (int)(nc - jr < NR_ ? nc - jr : NR_),   \
              add, bb ? bb + jr : NULL)
 
-/* The blocked driver, once per type (see the comment above ukernel_f32).  VL is the
-   transpose block (8 floats / 4 doubles); NR is a multiple of VL. */
-#define BP_GEMM(NAME_, UKERNEL_, T_, NR_, NC_, VL_, TRANSPOSE_)                                 \
+/* The blocked driver, once per type (see the comment above ukernel_f32). NR is a multiple
+   of the transpose block (8 floats / 4 doubles). */
+#define BP_GEMM(NAME_, UKERNEL_, T_, NR_, NC_, PACK_BT_)                                        \
     static void NAME_(int64_t M, int64_t N, int64_t K,                                          \
                                 const T_ *restrict A, int64_t rsa, int64_t csa,                \
                                 const T_ *restrict B, int64_t rsb, int64_t csb,                \
@@ -243,19 +266,7 @@ static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, 
                             for (; j < NR_; ++j) dst[k * NR_ + j] = 0;                          \
                         }                                                                       \
                     } else {                                                                    \
-                        /* trans_b: rsb == 1, row j of the stored B runs along k */             \
-                        int64_t j = 0;                                                          \
-                        for (; j + VL_ <= w; j += VL_) {                                        \
-                            int64_t k = 0;                                                      \
-                            for (; k + VL_ <= kc; k += VL_)                                     \
-                                TRANSPOSE_(src + j * csb + k, csb, dst + k * NR_ + j, NR_);     \
-                            for (; k < kc; ++k)                                                 \
-                                for (int64_t jj = j; jj < j + VL_; ++jj)                        \
-                                    dst[k * NR_ + jj] = src[k + jj * csb];                      \
-                        }                                                                       \
-                        for (int64_t k = 0; k < kc; ++k)                                        \
-                            for (int64_t jj = j; jj < NR_; ++jj)                                \
-                                dst[k * NR_ + jj] = jj < w ? src[k + jj * csb] : (T_)0;         \
+                        PACK_BT_(kc, w, NR_, src, csb, dst, NR_); /* trans_b */                 \
                     }                                                                           \
                 }                                                                               \
                 const int add = accumulate || pc > 0;                                           \
@@ -277,8 +288,8 @@ static inline void transpose4x4_pd(const double *src, int64_t lds, double *dst, 
         }                                                                                       \
     }
 
-BP_GEMM(gemm_avx2_f32, ukernel_f32, float, NR_F32, NC_F32, 8, transpose8x8_ps)
-BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, 4, transpose4x4_pd)
+BP_GEMM(gemm_avx2_f32, ukernel_f32, float, NR_F32, NC_F32, pack_bt_f32)
+BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, pack_bt_f64)
 
 #pragma GCC pop_options
 
@@ -518,8 +529,8 @@ static void ukernel512p_f64(int64_t kc, const double *restrict A, int64_t rsa, i
 {
     ukernel512_4v_f64(kc, A, rsa, csa, mr, Bp, NR512_F64, C, ldc, nr, add, bias);
 }
-BP_GEMM(gemm_avx512_f32, ukernel512p_f32, float, NR512_F32, NC512_F32, 8, transpose8x8_ps)
-BP_GEMM(gemm_avx512_f64, ukernel512p_f64, double, NR512_F64, NC512_F64, 4, transpose4x4_pd)
+BP_GEMM(gemm_avx512_f32, ukernel512p_f32, float, NR512_F32, NC512_F32, pack_bt_f32)
+BP_GEMM(gemm_avx512_f64, ukernel512p_f64, double, NR512_F64, NC512_F64, pack_bt_f64)
 
 /* op(A) = Aᵀ and a C of at most TN_NJ = 12 columns (the output layer's 10): A₂ᵀ·δ₃.
    Broadcasting A along k would use 10 of 16 lanes; here the lanes run along M
@@ -632,6 +643,25 @@ BP_TN_NARROW512(gemm_tn_narrow512_f64, double, __m512d, 8, _mm512_set1_pd, _mm51
     }
 BP_NOPACK512(gemm_nopack512_f32, ukernel512_1v_f32, ukernel512_2v_f32, ukernel512_4v_f32, float, 16)
 BP_NOPACK512(gemm_nopack512_f64, ukernel512_1v_f64, ukernel512_2v_f64, ukernel512_4v_f64, double, 8)
+
+/* Small products with op(B) = Bᵀ (K <= KC, N <= 4 vectors: the chapter's δ₃·W₃ᵀ and
+   δ₂·W₂ᵀ): op(B) is copied into a row-major buffer first — K x N values, against M x N x K
+   multiply-adds — and the product runs on the small-product kernels above (the same
+   chain, so the same bits as the blocked path). */
+#define BP_SMALL_NT512(NAME_, T_, W_, PACK_BT_, NOPACK_, TN_NARROW_)                            \
+    static void NAME_(int64_t M, int64_t N, int64_t K, const T_ *A, int64_t rsa, int64_t csa,  \
+                      const T_ *B, int64_t csb, const T_ *bias, T_ *C, int64_t ldc, int add)   \
+    {                                                                                          \
+        T_ Bt[KC * 4 * W_] __attribute__((aligned(64)));                                       \
+        const int64_t ldt = (N + W_ - 1) / W_ * W_;                                            \
+        PACK_BT_(K, N, N, B, csb, Bt, ldt);                                                    \
+        if (rsa == 1 && N <= TN_NJ)                                                            \
+            TN_NARROW_(M, N, K, A, csa, Bt, ldt, bias, C, ldc, add);                           \
+        else                                                                                   \
+            NOPACK_(M, N, K, A, rsa, csa, Bt, ldt, bias, C, ldc, add);                         \
+    }
+BP_SMALL_NT512(gemm_small_nt512_f32, float, 16, pack_bt_f32, gemm_nopack512_f32, gemm_tn_narrow512_f32)
+BP_SMALL_NT512(gemm_small_nt512_f64, double, 8, pack_bt_f64, gemm_nopack512_f64, gemm_tn_narrow512_f64)
 
 
 #pragma GCC pop_options
@@ -822,6 +852,8 @@ int bp_openmp_threads(void)
             gemm_tn_narrow512_##TS_(M, N, K, A, csa, B, rsb, bias, C, ldc, accumulate);         \
         else if (level == 2 && csb == 1 && K <= KC && N <= 4 * W512_)                           \
             gemm_nopack512_##TS_(M, N, K, A, rsa, csa, B, rsb, bias, C, ldc, accumulate);       \
+        else if (level == 2 && rsb == 1 && K <= KC && N <= 4 * W512_)                           \
+            gemm_small_nt512_##TS_(M, N, K, A, rsa, csa, B, csb, bias, C, ldc, accumulate);     \
         else if (level == 2 && N > NR_)  /* a C no wider than one AVX2 panel: AVX2 below */     \
             gemm_avx512_##TS_(M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate);     \
         else if (level >= 1)                                                                    \
