@@ -517,6 +517,8 @@ BP_UKERNEL512_4V(ukernel512_4v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_f
    NR): 24 accumulators, a broadcast of op(A) feeding 4 FMAs (the 12-accumulator MR x 2
    vectors tile it replaced was 15-40 % slower on products of 64 x 784 x 512 and up). The
    panel is zero-padded to NR, so its whole vectors load plainly even at an edge. */
+/* the blocked path's strips are MR rows; the 4-vector kernel holds MR4 (a C99 static assert) */
+typedef char bp_strip_fits_the_4v_kernel[(int)MR == (int)MR4 ? 1 : -1];
 static void ukernel512p_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
                             const float *restrict Bp, float *restrict C, int64_t ldc, int nr, int add,
                             const float *restrict bias)
