@@ -82,7 +82,7 @@ def test_matmul_matches_numpy_for_every_transpose_combination(dtype, M, N, K, tr
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784), (23, 27, 64),
-                                   (13, 50, 96), (64, 32, 64), (41, 7, 64)])
+                                   (13, 50, 96), (64, 32, 64), (41, 7, 64), (13, 17, 300), (9, 12, 300)])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("with_bias,accumulate", [(True, False), (False, True), (True, True)])
 def test_matmul_adds_bias_and_accumulates_into_out(dtype, M, N, K, trans_a, trans_b, with_bias, accumulate):

@@ -232,14 +232,14 @@ BP_PACK_BT(pack_bt_f32, float, 8, transpose8x8_ps)
 BP_PACK_BT(pack_bt_f64, double, 4, transpose4x4_pd)
 
 /* one micro-kernel call of BP_GEMM below: the MR x NR tile of C at (ir, jc + jr) */
-#define BP_GEMM_TILE(UKERNEL_, NR_)                                                             \
-    UKERNEL_(kc, A + ir * rsa + pc * csa, rsa, csa, (int)(M - ir < MR ? M - ir : MR),           \
+#define BP_GEMM_TILE(UKERNEL_, MR_, NR_)                                                        \
+    UKERNEL_(kc, A + ir * rsa + pc * csa, rsa, csa, (int)(M - ir < MR_ ? M - ir : MR_),         \
              Bp + jr * kc, C + ir * ldc + jc + jr, ldc, (int)(nc - jr < NR_ ? nc - jr : NR_),   \
              add, bb ? bb + jr : NULL)
 
-/* The blocked driver, once per type (see the comment above ukernel_f32). NR is a multiple
-   of the transpose block (8 floats / 4 doubles). */
-#define BP_GEMM(NAME_, UKERNEL_, T_, NR_, NC_, PACK_BT_)                                        \
+/* The blocked driver, once per type (see the comment above ukernel_f32): strips of MR rows,
+   panels of NR columns, NR a multiple of the transpose block (8 floats / 4 doubles). */
+#define BP_GEMM(NAME_, UKERNEL_, T_, MR_, NR_, NC_, PACK_BT_)                                   \
     static void NAME_(int64_t M, int64_t N, int64_t K,                                          \
                                 const T_ *restrict A, int64_t rsa, int64_t csa,                \
                                 const T_ *restrict B, int64_t rsb, int64_t csb,                \
@@ -277,19 +277,19 @@ BP_PACK_BT(pack_bt_f64, double, 4, transpose4x4_pd)
                    (packing Aᵀ's strips instead measured 5-25 % slower) */                    \
                 if (rsa != 1) {                                                                 \
                     for (int64_t jr = 0; jr < nc; jr += NR_)                                    \
-                        for (int64_t ir = 0; ir < M; ir += MR)                                  \
-                            BP_GEMM_TILE(UKERNEL_, NR_);                                        \
+                        for (int64_t ir = 0; ir < M; ir += MR_)                                 \
+                            BP_GEMM_TILE(UKERNEL_, MR_, NR_);                                   \
                 } else {                                                                        \
-                    for (int64_t ir = 0; ir < M; ir += MR)                                      \
+                    for (int64_t ir = 0; ir < M; ir += MR_)                                     \
                         for (int64_t jr = 0; jr < nc; jr += NR_)                                \
-                            BP_GEMM_TILE(UKERNEL_, NR_);                                        \
+                            BP_GEMM_TILE(UKERNEL_, MR_, NR_);                                   \
                 }                                                                               \
             }                                                                                   \
         }                                                                                       \
     }
 
-BP_GEMM(gemm_avx2_f32, ukernel_f32, float, NR_F32, NC_F32, pack_bt_f32)
-BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, pack_bt_f64)
+BP_GEMM(gemm_avx2_f32, ukernel_f32, float, MR, NR_F32, NC_F32, pack_bt_f32)
+BP_GEMM(gemm_avx2_f64, ukernel_f64, double, MR, NR_F64, NC_F64, pack_bt_f64)
 
 #pragma GCC pop_options
 
@@ -303,7 +303,7 @@ BP_GEMM(gemm_avx2_f64, ukernel_f64, double, NR_F64, NC_F64, pack_bt_f64)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 
-enum { NR512_F32 = 64, NR512_F64 = 32, NC512_F32 = 128, NC512_F64 = 64 };
+enum { NR512_F32 = 64, NR512_F64 = 32, NR512N_F32 = 32, NR512N_F64 = 16, NC512_F32 = 128, NC512_F64 = 64 };
 
 /* the mask of a vector's first n lanes (none if n <= 0, all W if n >= W) */
 #define BP_LANES(n, W_) ((n) >= (W_) ? 0xFFFFu >> (16 - (W_)) : (n) > 0 ? (1u << (n)) - 1u : 0u)
@@ -515,24 +515,51 @@ BP_UKERNEL512_4V(ukernel512_4v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_f
 
 /* The blocked path's micro-kernel is the 4-vector one, reading a packed panel (row stride
    NR): 24 accumulators, a broadcast of op(A) feeding 4 FMAs (the 12-accumulator MR x 2
-   vectors tile it replaced was 15-40 % slower on products of 64 x 784 x 512 and up). The
-   panel is zero-padded to NR, so its whole vectors load plainly even at an edge. */
-/* the blocked path's strips are MR rows; the 4-vector kernel holds MR4 (a C99 static assert) */
-typedef char bp_strip_fits_the_4v_kernel[(int)MR == (int)MR4 ? 1 : -1];
+   vectors tile it replaced was 15-40 % slower on products of 64 x 784 x 512 and up). A
+   panel at most half full (a narrow C, or one thread's columns) takes the 2- or 1-vector
+   kernel instead, which skips the empty vectors' FMAs. The panel is zero-padded to NR, so
+   its whole vectors load plainly even at an edge. */
 static void ukernel512p_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
                             const float *restrict Bp, float *restrict C, int64_t ldc, int nr, int add,
                             const float *restrict bias)
 {
-    ukernel512_4v_f32(kc, A, rsa, csa, mr, Bp, NR512_F32, C, ldc, nr, add, bias);
+    if (nr > 2 * 16)
+        ukernel512_4v_f32(kc, A, rsa, csa, mr, Bp, NR512_F32, C, ldc, nr, add, bias);
+    else if (nr > 16)
+        ukernel512_2v_f32(kc, A, rsa, csa, mr, Bp, NR512_F32, C, ldc, nr, add, bias);
+    else
+        ukernel512_1v_f32(kc, A, rsa, csa, mr, Bp, NR512_F32, C, ldc, nr, add, bias);
 }
 static void ukernel512p_f64(int64_t kc, const double *restrict A, int64_t rsa, int64_t csa, int mr,
                             const double *restrict Bp, double *restrict C, int64_t ldc, int nr, int add,
                             const double *restrict bias)
 {
-    ukernel512_4v_f64(kc, A, rsa, csa, mr, Bp, NR512_F64, C, ldc, nr, add, bias);
+    if (nr > 2 * 8)
+        ukernel512_4v_f64(kc, A, rsa, csa, mr, Bp, NR512_F64, C, ldc, nr, add, bias);
+    else if (nr > 8)
+        ukernel512_2v_f64(kc, A, rsa, csa, mr, Bp, NR512_F64, C, ldc, nr, add, bias);
+    else
+        ukernel512_1v_f64(kc, A, rsa, csa, mr, Bp, NR512_F64, C, ldc, nr, add, bias);
 }
-BP_GEMM(gemm_avx512_f32, ukernel512p_f32, float, NR512_F32, NC512_F32, pack_bt_f32)
-BP_GEMM(gemm_avx512_f64, ukernel512p_f64, double, NR512_F64, NC512_F64, pack_bt_f64)
+/* C of W+1 to 2W columns (e.g. one thread's half of a 64-wide layer): one panel of 2W, so
+   no packed column is padding, and strips of MR2 = 8 rows, the 2-vector kernel's own
+   height (that kernel on 64-wide panels and 6-row strips measured 20-40 % slower). */
+static void ukernel512pn_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
+                             const float *restrict Bp, float *restrict C, int64_t ldc, int nr, int add,
+                             const float *restrict bias)
+{
+    ukernel512_2v_f32(kc, A, rsa, csa, mr, Bp, NR512N_F32, C, ldc, nr, add, bias);
+}
+static void ukernel512pn_f64(int64_t kc, const double *restrict A, int64_t rsa, int64_t csa, int mr,
+                             const double *restrict Bp, double *restrict C, int64_t ldc, int nr, int add,
+                             const double *restrict bias)
+{
+    ukernel512_2v_f64(kc, A, rsa, csa, mr, Bp, NR512N_F64, C, ldc, nr, add, bias);
+}
+BP_GEMM(gemm_avx512_f32, ukernel512p_f32, float, MR4, NR512_F32, NC512_F32, pack_bt_f32)
+BP_GEMM(gemm_avx512_f64, ukernel512p_f64, double, MR4, NR512_F64, NC512_F64, pack_bt_f64)
+BP_GEMM(gemm_avx512n_f32, ukernel512pn_f32, float, MR2, NR512N_F32, NC512_F32, pack_bt_f32)
+BP_GEMM(gemm_avx512n_f64, ukernel512pn_f64, double, MR2, NR512N_F64, NC512_F64, pack_bt_f64)
 
 /* op(A) = Aᵀ and a C of at most TN_NJ = 12 columns (the output layer's 10): A₂ᵀ·δ₃.
    Broadcasting A along k would use 10 of 16 lanes; here the lanes run along M
@@ -856,8 +883,10 @@ int bp_openmp_threads(void)
             gemm_nopack512_##TS_(M, N, K, A, rsa, csa, B, rsb, bias, C, ldc, accumulate);       \
         else if (level == 2 && rsb == 1 && K <= KC && N <= 4 * W512_)                           \
             gemm_small_nt512_##TS_(M, N, K, A, rsa, csa, B, csb, bias, C, ldc, accumulate);     \
-        else if (level == 2 && N > NR_)  /* a C no wider than one AVX2 panel: AVX2 below */     \
+        else if (level == 2 && N > 2 * W512_)                                                   \
             gemm_avx512_##TS_(M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate);     \
+        else if (level == 2 && N > NR_)  /* a C no wider than one AVX2 panel: AVX2 below */     \
+            gemm_avx512n_##TS_(M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate);    \
         else if (level >= 1)                                                                    \
             gemm_avx2_##TS_(M, N, K, A, rsa, csa, B, rsb, csb, bias, C, ldc, accumulate);       \
         else                                                                                    \
