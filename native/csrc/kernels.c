@@ -494,68 +494,50 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
         if (mr > 5) BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, c5_0, c5_1, c5_2, c5_3);                          \
     }
 
-BP_UKERNEL512_1V(ukernel512_1v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
-                 _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
-                 _mm512_add_ps)
-BP_UKERNEL512_1V(ukernel512_1v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
-                 _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
-                 _mm512_add_pd)
-BP_UKERNEL512_2V(ukernel512_2v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
-                 _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
-                 _mm512_add_ps)
-BP_UKERNEL512_2V(ukernel512_2v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
-                 _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
-                 _mm512_add_pd)
-BP_UKERNEL512_4V(ukernel512_4v_f32, float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
-                 _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
-                 _mm512_add_ps)
-BP_UKERNEL512_4V(ukernel512_4v_f64, double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd,
-                 _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
-                 _mm512_add_pd)
+/* The kernels' instruction sets, one per type; BP_INSTANTIATE expands the list before the
+   kernel macro splits its arguments. */
+#define BP_ZMM_F32 float, __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps,        \
+                   _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_add_ps
+#define BP_ZMM_F64 double, __m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd,       \
+                   _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_add_pd
+#define BP_INSTANTIATE(KERNEL_, NAME_, ISA_) KERNEL_(NAME_, ISA_)
+BP_INSTANTIATE(BP_UKERNEL512_1V, ukernel512_1v_f32, BP_ZMM_F32)
+BP_INSTANTIATE(BP_UKERNEL512_1V, ukernel512_1v_f64, BP_ZMM_F64)
+BP_INSTANTIATE(BP_UKERNEL512_2V, ukernel512_2v_f32, BP_ZMM_F32)
+BP_INSTANTIATE(BP_UKERNEL512_2V, ukernel512_2v_f64, BP_ZMM_F64)
+BP_INSTANTIATE(BP_UKERNEL512_4V, ukernel512_4v_f32, BP_ZMM_F32)
+BP_INSTANTIATE(BP_UKERNEL512_4V, ukernel512_4v_f64, BP_ZMM_F64)
 
 /* The blocked path's micro-kernel is the 4-vector one, reading a packed panel (row stride
    NR): 24 accumulators, a broadcast of op(A) feeding 4 FMAs (the 12-accumulator MR x 2
    vectors tile it replaced was 15-40 % slower on products of 64 x 784 x 512 and up). A
    panel at most half full (a narrow C, or one thread's columns) takes the 2- or 1-vector
    kernel instead, which skips the empty vectors' FMAs. The panel is zero-padded to NR, so
-   its whole vectors load plainly even at an edge. */
-static void ukernel512p_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
-                            const float *restrict Bp, float *restrict C, int64_t ldc, int nr, int add,
-                            const float *restrict bias)
-{
-    if (nr > 2 * 16)
-        ukernel512_4v_f32(kc, A, rsa, csa, mr, Bp, NR512_F32, C, ldc, nr, add, bias);
-    else if (nr > 16)
-        ukernel512_2v_f32(kc, A, rsa, csa, mr, Bp, NR512_F32, C, ldc, nr, add, bias);
-    else
-        ukernel512_1v_f32(kc, A, rsa, csa, mr, Bp, NR512_F32, C, ldc, nr, add, bias);
-}
-static void ukernel512p_f64(int64_t kc, const double *restrict A, int64_t rsa, int64_t csa, int mr,
-                            const double *restrict Bp, double *restrict C, int64_t ldc, int nr, int add,
-                            const double *restrict bias)
-{
-    if (nr > 2 * 8)
-        ukernel512_4v_f64(kc, A, rsa, csa, mr, Bp, NR512_F64, C, ldc, nr, add, bias);
-    else if (nr > 8)
-        ukernel512_2v_f64(kc, A, rsa, csa, mr, Bp, NR512_F64, C, ldc, nr, add, bias);
-    else
-        ukernel512_1v_f64(kc, A, rsa, csa, mr, Bp, NR512_F64, C, ldc, nr, add, bias);
-}
-/* C of W+1 to 2W columns (e.g. one thread's half of a 64-wide layer): one panel of 2W, so
-   no packed column is padding, and strips of MR2 = 8 rows, the 2-vector kernel's own
-   height (that kernel on 64-wide panels and 6-row strips measured 20-40 % slower). */
-static void ukernel512pn_f32(int64_t kc, const float *restrict A, int64_t rsa, int64_t csa, int mr,
-                             const float *restrict Bp, float *restrict C, int64_t ldc, int nr, int add,
-                             const float *restrict bias)
-{
-    ukernel512_2v_f32(kc, A, rsa, csa, mr, Bp, NR512N_F32, C, ldc, nr, add, bias);
-}
-static void ukernel512pn_f64(int64_t kc, const double *restrict A, int64_t rsa, int64_t csa, int mr,
-                             const double *restrict Bp, double *restrict C, int64_t ldc, int nr, int add,
-                             const double *restrict bias)
-{
-    ukernel512_2v_f64(kc, A, rsa, csa, mr, Bp, NR512N_F64, C, ldc, nr, add, bias);
-}
+   its whole vectors load plainly even at an edge. A C of only W+1 to 2W columns (e.g. one
+   thread's half of a 64-wide layer) goes to ukernel512pn instead: one panel of 2W, so no
+   packed column is padding, and strips of MR2 = 8 rows, the 2-vector kernel's own height
+   (that kernel on 4W-wide panels and 6-row strips measured 20-40 % slower). */
+#define BP_PANEL_KERNELS(TS_, T_, W_)                                                           \
+    static void ukernel512p_##TS_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa,   \
+                                  int mr, const T_ *restrict Bp, T_ *restrict C, int64_t ldc,  \
+                                  int nr, int add, const T_ *restrict bias)                    \
+    {                                                                                           \
+        const int64_t nrp = 4 * W_; /* the panel's row stride */                                \
+        if (nr > 2 * W_)                                                                        \
+            ukernel512_4v_##TS_(kc, A, rsa, csa, mr, Bp, nrp, C, ldc, nr, add, bias);           \
+        else if (nr > W_)                                                                       \
+            ukernel512_2v_##TS_(kc, A, rsa, csa, mr, Bp, nrp, C, ldc, nr, add, bias);           \
+        else                                                                                    \
+            ukernel512_1v_##TS_(kc, A, rsa, csa, mr, Bp, nrp, C, ldc, nr, add, bias);           \
+    }                                                                                           \
+    static void ukernel512pn_##TS_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa,  \
+                                   int mr, const T_ *restrict Bp, T_ *restrict C, int64_t ldc, \
+                                   int nr, int add, const T_ *restrict bias)                   \
+    {                                                                                           \
+        ukernel512_2v_##TS_(kc, A, rsa, csa, mr, Bp, 2 * W_, C, ldc, nr, add, bias);            \
+    }
+BP_PANEL_KERNELS(f32, float, 16)
+BP_PANEL_KERNELS(f64, double, 8)
 BP_GEMM(gemm_avx512_f32, ukernel512p_f32, float, MR4, NR512_F32, NC512_F32, pack_bt_f32)
 BP_GEMM(gemm_avx512_f64, ukernel512p_f64, double, MR4, NR512_F64, NC512_F64, pack_bt_f64)
 BP_GEMM(gemm_avx512n_f32, ukernel512pn_f32, float, MR2, NR512N_F32, NC512_F32, pack_bt_f32)
