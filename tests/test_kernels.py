@@ -121,6 +121,36 @@ def test_any_slice_of_a_small_product_has_the_bits_of_the_whole(dtype, trans_a, 
             assert out[i0:i1, j0:j1].tobytes() == whole[i0:i1, j0:j1].tobytes(), (rows, cols)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_random_shapes_match_numpy_and_their_slices_keep_the_bits(seed):
+    """Random shapes around every kernel's edges (C 1-80 wide: 1, 2, 4 vectors, narrow and
+    wide panels; K around 128; all transposes, bias, accumulate): each product matches
+    NumPy, and a trailing slice of it, which may select another kernel, has its bits."""
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(100):
+        dtype = DTYPES[int(rng.integers(2))]
+        M, N, K = int(rng.integers(1, 40)), int(rng.integers(1, 81)), int(rng.integers(1, 140))
+        ta, tb, with_bias, acc = (bool(x) for x in rng.integers(0, 2, 4))
+        got, ref, scale = matmul_case(rng, dtype, M, N, K, ta, tb, with_bias, acc)
+        what = f"{np.dtype(dtype)} {M}x{N}x{K} ta={ta} tb={tb} bias={with_bias} acc={acc}"
+        assert_close(got, ref, scale, dtype, what)
+        if M < 2 or N < 2:
+            continue
+        i0, j0 = int(rng.integers(1, M)), int(rng.integers(1, N))
+        a = rand(rng, (K, M) if ta else (M, K), dtype)
+        b = rand(rng, (N, K) if tb else (K, N), dtype)
+        bias = rand(rng, (1, N), dtype) if with_bias else None
+        old = rand(rng, (M, N), dtype)
+        whole = kern.matmul(a, b, old.copy() if acc else None, trans_a=ta, trans_b=tb, bias=bias,
+                            accumulate=acc)
+        part = kern.matmul(np.ascontiguousarray(a[:, i0:] if ta else a[i0:]),
+                           np.ascontiguousarray(b[j0:] if tb else b[:, j0:]),
+                           old[i0:, j0:].copy() if acc else None, trans_a=ta, trans_b=tb,
+                           bias=None if bias is None else np.ascontiguousarray(bias[:, j0:]),
+                           accumulate=acc)
+        assert part.tobytes() == whole[i0:, j0:].tobytes(), (what, i0, j0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_writes_into_the_given_out_and_returns_it(dtype):
     rng = np.random.default_rng(1)
