@@ -318,6 +318,29 @@ enum { NR512_F32 = 64, NR512_F64 = 32, NR512N_F32 = 32, NR512N_F64 = 16, NC512_F
    (Generated code: the accumulators are named, so they stay in registers; the k loop
    is unrolled 4 times, measured 5–20 % faster on the chapter's 64x64 @ 64x32.) */
 enum { MR1 = 16, MR2 = 8, MR4 = 6 };
+/* The small kernels' epilogue, one row of C: + bias, + old C (if add), masked stores
+   (which never touch lanes past nr); then the next row. */
+#define BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, p_, m_, acc_, bb_)                                       \
+    MSTORE_(p_, m_, add ? ADD_(ADD_(acc_, bb_), MLOADZ_(m_, p_)) : ADD_(acc_, bb_))
+#define BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, a0_)                                                \
+    do {                                                                                          \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c, m0, a0_, bb0);                                      \
+        c += ldc;                                                                                 \
+    } while (0)
+#define BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, a0_, a1_)                                           \
+    do {                                                                                          \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c, m0, a0_, bb0);                                      \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + W_, m1, a1_, bb1);                                 \
+        c += ldc;                                                                                 \
+    } while (0)
+#define BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, a0_, a1_, a2_, a3_)                                \
+    do {                                                                                          \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c, m0, a0_, bb0);                                      \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + W_, m1, a1_, bb1);                                 \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + 2 * W_, m2, a2_, bb2);                             \
+        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + 3 * W_, m3, a3_, bb3);                             \
+        c += ldc;                                                                                 \
+    } while (0)
 #define BP_K_LOOP_1V(V_, SET1_, FMADD_, LOAD0_)                                                               \
     _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k, off += csa, B += ldb) {                          \
         const V_ b0 = LOAD0_;                                                                                 \
@@ -360,26 +383,25 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
             BP_K_LOOP_1V(V_, SET1_, FMADD_, LOADU_(B))                                                        \
         else                                                                                                  \
             BP_K_LOOP_1V(V_, SET1_, FMADD_, MLOADZ_(m0, B))                                                   \
-        /* rows [0, mr), lanes [0, nr): + bias, + old C; masked loads and stores never touch                  \
-           the rest. Written out row by row: the accumulators never leave the registers. */                   \
+        /* rows [0, mr), written out row by row: the accumulators never leave the registers */              \
         const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                                    \
         T_ *c = C;                                                                                            \
-        if (mr > 0) { MSTORE_(c, m0, add ? ADD_(ADD_(c0_0, bb0), MLOADZ_(m0, c)) : ADD_(c0_0, bb0)); c += ldc; }\
-        if (mr > 1) { MSTORE_(c, m0, add ? ADD_(ADD_(c1_0, bb0), MLOADZ_(m0, c)) : ADD_(c1_0, bb0)); c += ldc; }\
-        if (mr > 2) { MSTORE_(c, m0, add ? ADD_(ADD_(c2_0, bb0), MLOADZ_(m0, c)) : ADD_(c2_0, bb0)); c += ldc; }\
-        if (mr > 3) { MSTORE_(c, m0, add ? ADD_(ADD_(c3_0, bb0), MLOADZ_(m0, c)) : ADD_(c3_0, bb0)); c += ldc; }\
-        if (mr > 4) { MSTORE_(c, m0, add ? ADD_(ADD_(c4_0, bb0), MLOADZ_(m0, c)) : ADD_(c4_0, bb0)); c += ldc; }\
-        if (mr > 5) { MSTORE_(c, m0, add ? ADD_(ADD_(c5_0, bb0), MLOADZ_(m0, c)) : ADD_(c5_0, bb0)); c += ldc; }\
-        if (mr > 6) { MSTORE_(c, m0, add ? ADD_(ADD_(c6_0, bb0), MLOADZ_(m0, c)) : ADD_(c6_0, bb0)); c += ldc; }\
-        if (mr > 7) { MSTORE_(c, m0, add ? ADD_(ADD_(c7_0, bb0), MLOADZ_(m0, c)) : ADD_(c7_0, bb0)); c += ldc; }\
-        if (mr > 8) { MSTORE_(c, m0, add ? ADD_(ADD_(c8_0, bb0), MLOADZ_(m0, c)) : ADD_(c8_0, bb0)); c += ldc; }\
-        if (mr > 9) { MSTORE_(c, m0, add ? ADD_(ADD_(c9_0, bb0), MLOADZ_(m0, c)) : ADD_(c9_0, bb0)); c += ldc; }\
-        if (mr > 10) { MSTORE_(c, m0, add ? ADD_(ADD_(c10_0, bb0), MLOADZ_(m0, c)) : ADD_(c10_0, bb0)); c += ldc; }\
-        if (mr > 11) { MSTORE_(c, m0, add ? ADD_(ADD_(c11_0, bb0), MLOADZ_(m0, c)) : ADD_(c11_0, bb0)); c += ldc; }\
-        if (mr > 12) { MSTORE_(c, m0, add ? ADD_(ADD_(c12_0, bb0), MLOADZ_(m0, c)) : ADD_(c12_0, bb0)); c += ldc; }\
-        if (mr > 13) { MSTORE_(c, m0, add ? ADD_(ADD_(c13_0, bb0), MLOADZ_(m0, c)) : ADD_(c13_0, bb0)); c += ldc; }\
-        if (mr > 14) { MSTORE_(c, m0, add ? ADD_(ADD_(c14_0, bb0), MLOADZ_(m0, c)) : ADD_(c14_0, bb0)); c += ldc; }\
-        if (mr > 15) { MSTORE_(c, m0, add ? ADD_(ADD_(c15_0, bb0), MLOADZ_(m0, c)) : ADD_(c15_0, bb0)); c += ldc; }\
+        if (mr > 0) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c0_0);                                            \
+        if (mr > 1) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c1_0);                                            \
+        if (mr > 2) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c2_0);                                            \
+        if (mr > 3) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c3_0);                                            \
+        if (mr > 4) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c4_0);                                            \
+        if (mr > 5) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c5_0);                                            \
+        if (mr > 6) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c6_0);                                            \
+        if (mr > 7) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c7_0);                                            \
+        if (mr > 8) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c8_0);                                            \
+        if (mr > 9) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c9_0);                                            \
+        if (mr > 10) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c10_0);                                          \
+        if (mr > 11) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c11_0);                                          \
+        if (mr > 12) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c12_0);                                          \
+        if (mr > 13) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c13_0);                                          \
+        if (mr > 14) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c14_0);                                          \
+        if (mr > 15) BP_OUT_ROW1(MSTORE_, ADD_, MLOADZ_, W_, c15_0);                                          \
     }
 
 #define BP_K_LOOP_2V(V_, SET1_, FMADD_, LOAD0_, LOAD1_)                                                      \
@@ -413,27 +435,18 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
             BP_K_LOOP_2V(V_, SET1_, FMADD_, LOADU_(B), LOADU_(B + W_))                                        \
         else /* W < nr < 2W */                                                                                \
             BP_K_LOOP_2V(V_, SET1_, FMADD_, LOADU_(B), MLOADZ_(m1, B + W_))                                   \
-        /* rows [0, mr), lanes [0, nr): + bias, + old C; masked loads and stores never touch                  \
-           the rest. Written out row by row: the accumulators never leave the registers. */                   \
+        /* rows [0, mr), written out row by row: the accumulators never leave the registers */              \
         const V_ bb0 = bias ? MLOADZ_(m0, bias) : ZERO_();                                                    \
         const V_ bb1 = bias ? MLOADZ_(m1, bias + W_) : ZERO_();                                               \
         T_ *c = C;                                                                                            \
-        if (mr > 0) { MSTORE_(c, m0, add ? ADD_(ADD_(c0_0, bb0), MLOADZ_(m0, c)) : ADD_(c0_0, bb0));          \
-                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c0_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c0_1, bb1)); c += ldc; }\
-        if (mr > 1) { MSTORE_(c, m0, add ? ADD_(ADD_(c1_0, bb0), MLOADZ_(m0, c)) : ADD_(c1_0, bb0));          \
-                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c1_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c1_1, bb1)); c += ldc; }\
-        if (mr > 2) { MSTORE_(c, m0, add ? ADD_(ADD_(c2_0, bb0), MLOADZ_(m0, c)) : ADD_(c2_0, bb0));          \
-                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c2_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c2_1, bb1)); c += ldc; }\
-        if (mr > 3) { MSTORE_(c, m0, add ? ADD_(ADD_(c3_0, bb0), MLOADZ_(m0, c)) : ADD_(c3_0, bb0));          \
-                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c3_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c3_1, bb1)); c += ldc; }\
-        if (mr > 4) { MSTORE_(c, m0, add ? ADD_(ADD_(c4_0, bb0), MLOADZ_(m0, c)) : ADD_(c4_0, bb0));          \
-                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c4_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c4_1, bb1)); c += ldc; }\
-        if (mr > 5) { MSTORE_(c, m0, add ? ADD_(ADD_(c5_0, bb0), MLOADZ_(m0, c)) : ADD_(c5_0, bb0));          \
-                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c5_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c5_1, bb1)); c += ldc; }\
-        if (mr > 6) { MSTORE_(c, m0, add ? ADD_(ADD_(c6_0, bb0), MLOADZ_(m0, c)) : ADD_(c6_0, bb0));          \
-                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c6_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c6_1, bb1)); c += ldc; }\
-        if (mr > 7) { MSTORE_(c, m0, add ? ADD_(ADD_(c7_0, bb0), MLOADZ_(m0, c)) : ADD_(c7_0, bb0));          \
-                       MSTORE_(c + W_, m1, add ? ADD_(ADD_(c7_1, bb1), MLOADZ_(m1, c + W_)) : ADD_(c7_1, bb1)); c += ldc; }\
+        if (mr > 0) BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, c0_0, c0_1);                                      \
+        if (mr > 1) BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, c1_0, c1_1);                                      \
+        if (mr > 2) BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, c2_0, c2_1);                                      \
+        if (mr > 3) BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, c3_0, c3_1);                                      \
+        if (mr > 4) BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, c4_0, c4_1);                                      \
+        if (mr > 5) BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, c5_0, c5_1);                                      \
+        if (mr > 6) BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, c6_0, c6_1);                                      \
+        if (mr > 7) BP_OUT_ROW2(MSTORE_, ADD_, MLOADZ_, W_, c7_0, c7_1);                                      \
     }
 
 #define BP_K_LOOP_4V(V_, SET1_, FMADD_, LOAD0_, LOAD1_, LOAD2_, LOAD3_)                                       \
@@ -453,17 +466,6 @@ enum { MR1 = 16, MR2 = 8, MR4 = 6 };
         x = SET1_(a5[off]); c5_0 = FMADD_(x, b0, c5_0); c5_1 = FMADD_(x, b1, c5_1);                           \
                              c5_2 = FMADD_(x, b2, c5_2); c5_3 = FMADD_(x, b3, c5_3);                          \
     }
-/* The 4-vector kernel's epilogue, one row of C: + bias, + old C (if add), masked stores. */
-#define BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, p_, m_, acc_, bb_)                                       \
-    MSTORE_(p_, m_, add ? ADD_(ADD_(acc_, bb_), MLOADZ_(m_, p_)) : ADD_(acc_, bb_))
-#define BP_OUT_ROW4(MSTORE_, ADD_, MLOADZ_, W_, a0_, a1_, a2_, a3_)                                \
-    do {                                                                                          \
-        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c, m0, a0_, bb0);                                      \
-        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + W_, m1, a1_, bb1);                                 \
-        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + 2 * W_, m2, a2_, bb2);                             \
-        BP_OUT_VEC(MSTORE_, ADD_, MLOADZ_, c + 3 * W_, m3, a3_, bb3);                             \
-        c += ldc;                                                                                 \
-    } while (0)
 #define BP_UKERNEL512_4V(NAME_, T_, V_, W_, SET1_, FMADD_, ZERO_, LOADU_, MLOADZ_, MSTORE_, ADD_)             \
     static void NAME_(int64_t kc, const T_ *restrict A, int64_t rsa, int64_t csa, int mr,                     \
                       const T_ *restrict B, int64_t ldb, T_ *restrict C, int64_t ldc, int nr,                 \
