@@ -20,7 +20,8 @@ import sys
 import numpy as np
 
 import pure
-from pure.gradcheck import format_table, max_relative_error, random_problem, THRESHOLD
+from pure.gradcheck import (THRESHOLD, backward_with_chapter_bias, format_table, max_relative_error,
+                            random_problem)
 
 from . import network as native
 
@@ -66,6 +67,42 @@ def three_way(sizes=(4, 5, 3), samples=3, seed=0):
                   and errs[3] <= F32_TOL)
             rows.append((name, param.shape) + errs + (ok,))
     return rows
+
+
+def exercise3_errors(sizes=(4, 5, 3), samples=3, seed=0):
+    """Exercise 3's numbers per parameter, for tables and pictures (contract C2).
+
+    Returns a dict of plain Python values:
+    ``parameters`` — the chapter's names W1, b1, W2, b2, … (W1 = weights[0]);
+    ``pure``, ``native`` — per parameter, the largest relative error of
+    ``pure.backward`` and ``native.backward`` (float64) against the numerical
+    gradient; ``chapter_bias`` — the same for the chapter's ``mean(δ)`` bias
+    gradient, a float for each b parameter and None for each W; ``threshold`` —
+    per parameter, the bound the pass/fail verdict used. Deterministic.
+    """
+    X, Y, W, B = random_problem(list(sizes), samples, seed)
+    acts, pres = pure.forward(X, W, B)
+    p_gw, p_gb = pure.backward(acts, pres, W, Y)
+    _, c_gb = backward_with_chapter_bias(acts, pres, W, Y)
+
+    as64 = lambda m: np.array(m, dtype=np.float64)
+    Xn, Yn, Wn, Bn = as64(X), as64(Y), [as64(w) for w in W], [as64(b) for b in B]
+    n_gw, n_gb = native_gradients(Xn, Yn, Wn, Bn)
+
+    def loss():
+        return native.cross_entropy(native.forward(Xn, Wn, Bn)[0][-1], Yn)
+
+    result = {"parameters": [], "pure": [], "native": [], "chapter_bias": [], "threshold": []}
+    for i in range(len(W)):
+        for name, param, p_g, n_g, c_g in ((f"W{i + 1}", Wn[i], p_gw[i], n_gw[i], None),
+                                           (f"b{i + 1}", Bn[i], p_gb[i], n_gb[i], c_gb[i])):
+            num = native.numerical_gradient(loss, param).tolist()
+            result["parameters"].append(name)
+            result["pure"].append(float(max_relative_error(p_g, num)))
+            result["native"].append(float(max_relative_error(n_g.tolist(), num)))
+            result["chapter_bias"].append(None if c_g is None else float(max_relative_error(c_g, num)))
+            result["threshold"].append(float(THRESHOLD))
+    return result
 
 
 HEADER = ("parameter", "shape", "pure~numerical", "native~numerical", "pure~native", "f32~f64", "result")
