@@ -177,7 +177,11 @@ def backward(activations, pre_activations, weights, y_onehot):
 
 
 def sgd_update(weights, biases, grad_w, grad_b, lr):
-    """Gradient descent step (§5.6), in place: W ← W − η ∂L/∂W, b ← b − η ∂L/∂b."""
+    """Gradient descent step (§5.6), in place: W ← W − η ∂L/∂W, b ← b − η ∂L/∂b.
+
+    Every array is checked before the first one changes: a bad argument leaves
+    all the parameters as they were.
+    """
     dtype = _check_layers(weights, biases)
     _check_lr(lr)
     for name, params, grads in (("grad_w", weights, grad_w), ("grad_b", biases, grad_b)):
@@ -187,6 +191,10 @@ def sgd_update(weights, biases, grad_w, grad_b, lr):
             _check_matrix(f"{name}[{i}]", g, dtype)
             if g.shape != p.shape:
                 raise ValueError(f"{name}[{i}] must have shape {p.shape}, got {g.shape}")
+    for name, params in (("weights", weights), ("biases", biases)):
+        for i, p in enumerate(params):
+            if not p.flags.writeable:        # refuse before the first layer moves, not halfway
+                raise ValueError(f"{name}[{i}] must be writeable: sgd_update changes it in place")
     for i in range(len(weights)):
         kernels.sgd_update(weights[i], grad_w[i], lr)
         kernels.sgd_update(biases[i], grad_b[i], lr)
@@ -195,13 +203,23 @@ def sgd_update(weights, biases, grad_w, grad_b, lr):
 def numerical_gradient(loss_fn, param, eps=1e-5):
     """Central differences (§5.8): ∂L/∂p ≈ (L(p + ε) − L(p − ε)) / 2ε for every entry.
 
-    `param` is changed in place one entry at a time and restored exactly;
-    `loss_fn()` takes no arguments and reads `param` through the caller's
-    closure. Returns a new array shaped like `param` (float64).
+    `param` is changed in place one entry at a time and restored exactly, also
+    when `loss_fn` raises or Ctrl-C arrives (``finally``); `loss_fn()` takes no
+    arguments and reads `param` through the caller's closure. Returns a new
+    float64 array shaped like `param`.
+
+    `param` must be float64: in float32 a loss is only good to ~1e-7, so with
+    ε = 1e-5 the difference L₊ − L₋ is mostly rounding noise (relative errors
+    around 0.1 against ``backward``). Check a float32 network by checking its
+    float64 copy.
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a callable taking no arguments, got {type(loss_fn).__name__}")
     _check_matrix("param", param)
+    if param.dtype != np.float64:
+        raise TypeError(f"param must be float64 for a numerical gradient, got {param.dtype}: in "
+                        f"{param.dtype} the central difference is rounding noise; check a float64 "
+                        f"copy of the whole network (.astype(np.float64)) instead")
     if not param.flags.writeable:
         raise ValueError("param must be writeable: numerical_gradient nudges it in place")
     _check_lr(eps, "eps")
@@ -210,13 +228,26 @@ def numerical_gradient(loss_fn, param, eps=1e-5):
     grad = np.zeros(param.shape, dtype=np.float64)
     for idx in np.ndindex(*param.shape):
         old = param[idx]
-        param[idx] = old + eps
-        loss_plus = loss_fn()
-        param[idx] = old - eps
-        loss_minus = loss_fn()
-        param[idx] = old
+        try:
+            param[idx] = old + eps
+            loss_plus = _loss_value(loss_fn)
+            param[idx] = old - eps
+            loss_minus = _loss_value(loss_fn)
+        finally:
+            param[idx] = old                    # restored even if loss_fn raised or Ctrl-C came
         grad[idx] = (loss_plus - loss_minus) / (2 * eps)
     return grad
+
+
+def _loss_value(loss_fn):
+    """``loss_fn()`` as a float; anything but one real number is refused by name."""
+    value = loss_fn()
+    try:
+        if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__float__"):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"loss_fn must return the loss as one number, got {type(value).__name__}") from None
 
 
 def train(X, y_onehot, weights, biases, *, epochs=10, batch_size=64, lr=0.1,

@@ -10,7 +10,9 @@ argument, what was expected and what came, e.g.::
     ValueError: X row 2 has 3 entries, expected 4
 """
 
+import argparse
 import math
+import sys
 
 _NUMBER_TYPES = (int, float)
 
@@ -182,3 +184,24 @@ def _check_list_length(items, name, length, looks_like):
     if len(items) != length:
         raise ValueError(f"{name} must be {looks_like}, {length} matrices for this "
                          f"network, got {len(items)}")
+
+
+# --- command lines ------------------------------------------------------------------
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose every mistake is one line, ``prog: error: what and why (see --help)``, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def run_command(main, argv=None):
+    """Run a command's ``main(argv)``: Ctrl-C and running out of memory end in one line, not a traceback."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): nothing was written, nothing to clean up", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; try smaller --sizes or --samples", file=sys.stderr)
+        return 1
