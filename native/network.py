@@ -73,6 +73,19 @@ def _check_onehot(y_onehot, n_rows, n_classes, dtype):
                          f"got {y_onehot[bad].tolist()!r:.80}")
 
 
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+
+
+def _check_writeable(weights, biases, fn):
+    """Every parameter must be writeable before `fn` changes the first one (no half-done update)."""
+    for name, params in (("weights", weights), ("biases", biases)):
+        for i, p in enumerate(params):
+            if not p.flags.writeable:
+                raise ValueError(f"{name}[{i}] must be writeable: {fn} changes it in place")
+
+
 def _check_lr(lr, name="lr"):
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr):
         raise ValueError(f"{name} must be a finite real number, got {lr!r}")
@@ -91,7 +104,11 @@ def init_network(sizes, seed=0, dtype=np.float64):
     if (not isinstance(sizes, list) or len(sizes) < 2
             or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in sizes)):
         raise ValueError(f"sizes must be a list of at least 2 positive integers, got {sizes!r}")
-    dtype = np.dtype(dtype)
+    _check_seed(seed)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     rng = np.random.default_rng(seed)
@@ -191,10 +208,7 @@ def sgd_update(weights, biases, grad_w, grad_b, lr):
             _check_matrix(f"{name}[{i}]", g, dtype)
             if g.shape != p.shape:
                 raise ValueError(f"{name}[{i}] must have shape {p.shape}, got {g.shape}")
-    for name, params in (("weights", weights), ("biases", biases)):
-        for i, p in enumerate(params):
-            if not p.flags.writeable:        # refuse before the first layer moves, not halfway
-                raise ValueError(f"{name}[{i}] must be writeable: sgd_update changes it in place")
+    _check_writeable(weights, biases, "sgd_update")   # before the first layer moves, not halfway
     for i in range(len(weights)):
         kernels.sgd_update(weights[i], grad_w[i], lr)
         kernels.sgd_update(biases[i], grad_b[i], lr)
@@ -281,6 +295,8 @@ def train(X, y_onehot, weights, biases, *, epochs=10, batch_size=64, lr=0.1,
         raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a function (epoch, loss) or None, got {type(callback).__name__}")
+    _check_seed(seed)
+    _check_writeable(weights, biases, "train")
 
     rng = np.random.default_rng(seed)
     N = X.shape[0]

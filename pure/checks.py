@@ -148,6 +148,12 @@ def check_sizes(sizes):
             raise ValueError(f"sizes[{i}] must be a positive int, got {_describe(n)}")
 
 
+def check_seed(seed, name="seed"):
+    """Check a seed: an int >= 0 (what NumPy's generators take, so pure and native refuse the same)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {_describe(seed)}")
+
+
 def check_finite_number(x, name):
     """Check that x is a finite real number (not inf, not NaN)."""
     if not isinstance(x, _NUMBER_TYPES) or isinstance(x, bool) or not math.isfinite(x):

@@ -36,6 +36,7 @@ def init_network(sizes, seed=0):
     gives the same network. Returns ``(weights, biases)``.
     """
     checks.check_sizes(sizes)
+    checks.check_seed(seed)
     rng = random.Random(seed)
     weights, biases = [], []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
