@@ -177,7 +177,8 @@ def main(argv=None):
         except BackwardError as error:
             parser.error(str(error))
     try:
-        rows, allowance = three_way(args.sizes, args.samples, args.seed, backward_fn, args.backward)
+        rows, allowance = three_way(args.sizes, args.samples, args.seed, backward_fn,
+                                    f"your backward {args.backward}")
     except BackwardError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

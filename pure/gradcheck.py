@@ -310,8 +310,21 @@ def call_backward(function, activations, pre_activations, weights, y_onehot, nam
             if got != want:
                 raise BackwardError(f"{name}: {label}[{i}] must have shape {want} "
                                     f"(like {'weights' if label == 'grad_w' else 'biases'}[{i}]), "
-                                    f"got {got if got else type(g).__name__}")
+                                    f"got {_describe_shape(g, got)}")
     return [list(g) for g in answer[0]], [list(g) for g in answer[1]]
+
+
+def _describe_shape(g, shape):
+    """What came instead of a matrix, in words a student recognises."""
+    if shape is not None:
+        return str(shape)
+    try:
+        if all(hasattr(type(x), "__float__") and not hasattr(x, "__len__") for x in g):
+            return (f"a flat row of {len(list(g))} numbers (a bias gradient is one row, [[...]]; "
+                    f"in NumPy keepdims=True)")
+    except TypeError:
+        pass
+    return f"a {type(g).__name__}"
 
 
 def _shape(matrix):
@@ -329,7 +342,7 @@ def _shape(matrix):
 # --- exercise 3 -----------------------------------------------------------------------
 
 def check_backward(X, y_onehot, weights, biases, chapter_bias=False,
-                   eps=EPS, threshold=THRESHOLD, backward_fn=None):
+                   eps=EPS, threshold=THRESHOLD, backward_fn=None, backward_name="backward"):
     """Exercise 3 on a given network and batch: backprop vs numerical, every weight and bias.
 
     ``backward_fn`` is the backward to check (default ``pure.backward``; with
@@ -344,7 +357,8 @@ def check_backward(X, y_onehot, weights, biases, chapter_bias=False,
     activations, pre_activations = forward(X, weights, biases)
     if backward_fn is None:
         backward_fn = backward_with_chapter_bias if chapter_bias else backward
-    grad_w, grad_b = call_backward(backward_fn, activations, pre_activations, weights, y_onehot)
+    grad_w, grad_b = call_backward(backward_fn, activations, pre_activations, weights, y_onehot,
+                                   backward_name)
 
     pairs = []
     for i in range(len(weights)):
@@ -473,7 +487,7 @@ def main(argv=None):
     X, y_onehot, weights, biases = random_problem(args.sizes, args.samples, args.seed)
     try:
         rows = check_backward(X, y_onehot, weights, biases, args.chapter_bias,
-                              backward_fn=backward_fn)
+                              backward_fn=backward_fn, backward_name=f"your backward {args.backward}")
     except BackwardError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
