@@ -61,7 +61,7 @@ def test_backward_matches_numerical_gradient_within_1e_7(name, sizes, samples):
         for analytic, param in ((grad_w[i], W[i]), (grad_b[i], B[i])):
             numerical = impl.api.numerical_gradient(loss, param)
             err = max_relative_error(impl.tolist(analytic), impl.tolist(numerical))
-            assert err <= 1e-7, f"layer {i}: relative error {err:.2e}"
+            assert err <= 1e-7, f"layer {i + 1} (W{i + 1}, b{i + 1}): relative error {err:.2e}"
 
 
 def test_native_float32_gradients_within_1e_4_of_float64():
@@ -382,3 +382,9 @@ def test_init_network_refuses_a_seed_that_is_not_a_non_negative_int(impl, seed):
     kw = {} if impl.name == "pure" else {"dtype": impl.dtype}
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         impl.api.init_network([4, 5, 3], seed=seed, **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_native_cross_entropy_clips_a_zero_probability_to_the_smallest_normal_float(dtype):
+    loss = native.cross_entropy(np.array([[0.0, 1.0]], dtype=dtype), np.array([[1.0, 0.0]], dtype=dtype))
+    assert loss == pytest.approx(-np.log(np.finfo(dtype).tiny.astype(np.float64)), rel=1e-6)
