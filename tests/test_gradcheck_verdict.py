@@ -14,19 +14,19 @@ from native.gradcheck import exercise3_errors
 
 
 def test_correct_gradients_pass_on_every_seed_0_to_299_of_the_chapters_network():
-    failed = [seed for seed in range(300) if not all(r[3] for r in gradient_check((4, 5, 3), 3, seed))]
+    failed = [seed for seed in range(300) if not all(r.passed for r in gradient_check((4, 5, 3), 3, seed))]
     assert failed == []
 
 
 def test_seed_122_passes_by_the_rounding_clause_not_by_a_looser_threshold():
     rows = gradient_check((4, 5, 3), 3, seed=122)
-    assert all(passed for *_, passed, _ in rows)
-    assert sum(by_rounding for *_, by_rounding in rows) >= 1    # one entry of 7e-6 off by 2e-11
+    assert all(row.passed for row in rows)
+    assert sum(row.by_rounding for row in rows) >= 1    # one entry of 7e-6 off by 2e-11
 
 
 def test_the_chapters_mean_bias_fails_the_biases_on_every_seed_0_to_299():
     for seed in range(300):
-        verdicts = [passed for _, _, _, passed, _ in gradient_check((4, 5, 3), 3, seed, chapter_bias=True)]
+        verdicts = [row.passed for row in gradient_check((4, 5, 3), 3, seed, chapter_bias=True)]
         assert verdicts == [True, False, True, False], f"seed {seed}: {verdicts}"
 
 
@@ -69,7 +69,7 @@ def _no_one_over_m(activations, pre_activations, weights, y_onehot):
 def test_wrong_gradients_fail_on_the_parameters_they_touch(bug, failing):
     for seed in range(20):
         rows = gradient_check((4, 5, 3), 3, seed, backward_fn=bug)
-        assert {name for name, _, _, passed, _ in rows if not passed} == failing, f"seed {seed}"
+        assert {row.name for row in rows if not row.passed} == failing, f"seed {seed}"
 
 
 def test_a_bug_of_1e_5_of_the_gradient_passes_the_chapters_bar_but_not_ours():
@@ -93,10 +93,34 @@ def test_rounding_allowance_of_the_chapters_case_is_far_below_any_real_gradient(
 def test_judge_passes_an_entry_within_the_allowance_or_the_threshold_and_nothing_else():
     # the entry of seed 122: 7e-6 off by 2e-11 — relative 1.4e-6, within an allowance of 1e-10
     assert relative_error(7e-6 + 2e-11, 7e-6) > THRESHOLD
-    assert judge([[7e-6 + 2e-11, 0.3]], [[7e-6, 0.3]], allowance=1e-10)[1:] == (True, 1)
-    assert judge([[7e-6 + 2e-11, 0.3]], [[7e-6, 0.3]], allowance=1e-11)[1:] == (False, 0)
-    assert judge([[0.3 * (1 + 1e-8)]], [[0.3]], allowance=0.0)[1:] == (True, 0)
-    assert judge([[0.3 * (1 + 1e-6)]], [[0.3]], allowance=1e-10)[1:] == (False, 0)
+    assert judge([[7e-6 + 2e-11, 0.3]], [[7e-6, 0.3]], allowance=1e-10)[1:] == (True, 1, 0)
+    assert judge([[7e-6 + 2e-11, 0.3]], [[7e-6, 0.3]], allowance=1e-11)[1:] == (False, 0, 0)
+    assert judge([[0.3 * (1 + 1e-8)]], [[0.3]], allowance=0.0)[1:] == (True, 0, 0)
+    assert judge([[0.3 * (1 + 1e-6)]], [[0.3]], allowance=1e-10)[1:] == (False, 0, 0)
+
+
+def test_judge_leaves_entries_at_a_kink_unjudged_and_counts_them():
+    assert judge([[0.5, 0.3]], [[0.25, 0.3]], at_kink=[[True, False]]) == (0.0, True, 0, 1)
+    assert judge([[0.5, 0.3]], [[0.25, 0.3]], at_kink=[[False, False]]).passed is False
+
+
+def test_an_entry_whose_difference_straddles_a_relu_kink_is_not_judged_and_others_still_are():
+    """3→4→4→4→2, 5 samples, seed 87: nudging W1 moves a hidden z across 0 (was FAIL at 4e-3)."""
+    rows = gradient_check((3, 4, 4, 4, 2), 5, 87)
+    assert all(row.passed for row in rows)
+    assert {row.name: row.at_kink for row in rows if row.at_kink} == {"W1": 3, "b1": 1}
+    wrong = gradient_check((3, 4, 4, 4, 2), 5, 87, backward_fn=_scaled(pure.backward, 0, 1.01))
+    assert [row.name for row in wrong if not row.passed] == ["W1"]
+
+
+def test_kink_watch_flags_an_entry_only_when_the_relu_pattern_changes_between_its_two_calls():
+    from pure.gradcheck import KinkWatch
+    results = iter([((True, False), 1.0), ((True, False), 0.5),     # entry 0: same pattern
+                    ((True, True), 2.0), ((True, False), 1.0)])     # entry 1: a ReLU switched
+    watch = KinkWatch(lambda: next(results))
+    assert [watch() for _ in range(4)] == [1.0, 0.5, 2.0, 1.0]
+    assert watch.take(1, 2) == [[False, True]]
+    assert watch.take(0, 0) == []
 
 
 def test_native_numerical_gradient_refuses_float32_naming_the_argument():

@@ -81,10 +81,10 @@ def test_chapter_bias_ratio_follows_the_batch_size():
 
 def test_gradient_check_reports_every_parameter_of_the_4_5_3_network():
     rows = gradient_check([4, 5, 3], 3, seed=0)
-    assert [(name, shape) for name, shape, *_ in rows] == \
+    assert [(row.name, row.shape) for row in rows] == \
         [("W1", (4, 5)), ("b1", (1, 5)), ("W2", (5, 3)), ("b2", (1, 3))]
-    assert all(passed and by_rounding == 0 for *_, passed, by_rounding in rows)
-    assert all(error <= THRESHOLD for _, _, error, _, _ in rows)
+    assert all(row.passed and row.by_rounding == 0 and row.at_kink == 0 for row in rows)
+    assert all(row.error <= THRESHOLD for row in rows)
 
 
 def test_numerical_gradient_restores_every_entry_exactly():
