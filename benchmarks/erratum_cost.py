@@ -11,14 +11,16 @@ times smaller. Prints the test accuracy of both and how large the biases got.
 Results and their reading: docs/erratum.md.
 """
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
 
-import native
-from native.data import load
-from pure import checks
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # a clone not installed
+import native  # noqa: E402
+from native.data import load  # noqa: E402
+from pure import checks  # noqa: E402
 
 
 def train_epochs(X, Y, sizes, seed, epochs, chapter_bias, batch_size=64, lr=0.1, decay=0.95):

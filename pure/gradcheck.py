@@ -451,6 +451,7 @@ def count_relu_kinks(pre_activations, eps=EPS):
 # --- the command line -------------------------------------------------------------------
 
 MAX_WORK = 10 ** 12    # multiply-adds; beyond this a check runs for days, so it is refused
+MAX_VALUES = 10 ** 7   # activations held at once (samples × units): ~0.3 GB as Python floats
 
 
 def add_problem_arguments(parser):
@@ -471,6 +472,10 @@ def check_problem_arguments(parser, args):
         parser.error(f"--samples must be at least 1, got {args.samples}")
     if args.seed < 0:
         parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.samples * sum(args.sizes) > MAX_VALUES:
+        parser.error(f"--samples {args.samples} through layers of {sum(args.sizes):,} units in all "
+                     f"would hold {args.samples * sum(args.sizes):.1e} activations at once (limit "
+                     f"{MAX_VALUES:.0e}); a gradient check needs a few samples (e.g. --samples 3)")
     parameters = sum((n_in + 1) * n_out for n_in, n_out in zip(args.sizes[:-1], args.sizes[1:]))
     work = 2 * parameters * args.samples * parameters     # 2 forward passes per parameter
     if work > MAX_WORK:

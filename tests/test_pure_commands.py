@@ -86,6 +86,8 @@ def test_gradcheck_seed_122_passes_and_says_which_entries_passed_by_rounding():
     (["--seed", "-1"], "--seed must be a non-negative integer, got -1"),
     (["--seed", "abc"], "invalid int value: 'abc'"),
     (["--sizes", "100000", "100000", "3"], "parameters: checking each takes two forward passes"),
+    (["--samples", "100000000"], "activations at once"),
+    (["--sizes", "4", "99999999999999999999999", "3"], "activations at once"),
     (["--chapter-bias", "--backward", "m:f"], "not allowed with argument"),
     (["--backward", "nocolon"], "--backward must be module:function"),
     (["--backward", "no_such_module_xyz:backward"], "importing 'no_such_module_xyz' failed: ModuleNotFoundError"),
@@ -182,6 +184,13 @@ def test_gradcheck_names_what_is_wrong_with_a_students_backward_in_one_line(tmp_
     result = run("pure.gradcheck", "--backward", f"{student}:{function}")
     assert result.returncode == 1
     assert complaint in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("command", ["pure.gradcheck", "native.gradcheck"])
+def test_gradcheck_commands_take_a_65_layer_network(command):
+    result = run(command, "--sizes", *["2"] * 66, "--samples", "2", "--seed", "1")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert "b65" in result.stdout and result.stderr == ""
 
 
 def test_gradcheck_reports_ctrl_c_in_one_line():
