@@ -307,12 +307,13 @@ def draw_gradcheck(Figure, data, sizes, samples, path, dpi):
 
 def build_parser():
     p = argparse.ArgumentParser(
-        prog="python -m native.plot", description=__doc__.split("\n\n")[0].strip("`: "),
-        epilog="Figures that need the test set (confusion, mistakes) read it like "
-               "`python -m native.evaluate`: --data-dir, the cache, then the usual sources. A checkpoint "
-               "without a training history still gets the other figures. Exit status: 0 when every "
-               "figure that can be drawn was drawn, 1 when the test set could not be read, 2 on bad "
-               "arguments or an unusable checkpoint.")
+        prog="python -m native.plot", description="Pictures of a training run, as PNG files.\n\n" + __doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="The test-set figures (confusion, mistakes) read the test set like\n"
+               "`python -m native.evaluate`: --data-dir, the cache, then the usual sources.\n"
+               "A checkpoint without a training history still gets the other figures.\n"
+               "Exit status: 0 when every figure that can be drawn was drawn, 1 when the\n"
+               "test set could not be read, 2 on bad arguments or an unusable checkpoint.")
     a = p.add_argument
     a("checkpoint", help="a file written by `python -m native.train --save PATH`")
     a("--out", metavar="DIR", default="figures", help="folder for the PNG files, made if missing "
