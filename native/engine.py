@@ -65,9 +65,57 @@ def _explain_refusal(images, fn, rc):
     raise ValueError(f"{fn} rejected its arguments (code {rc})")
 
 
+def _indices(name, x, upper, length=None, what="lie in"):
+    """A private int64/int32 copy of a 1-D integer array whose values lie in [0, upper).
+
+    Refuses what native.kernels refuses — floats, bools, other shapes — instead of
+    casting (2**32 + 3 would wrap to 3, 2.7 truncate to 2). The copy is what C reads
+    while the GIL is released, so a caller's thread changing its array mid-epoch
+    cannot steer C out of bounds; it costs ~1 % of an epoch's memory traffic."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of integers, got {type(x).__name__}")
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{name} must have an integer dtype, got {x.dtype}")
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {x.shape}")
+    if length is not None and x.shape[0] != length:
+        raise ValueError(f"{name} must have shape ({length},), got {x.shape}")
+    copy = np.array(x, dtype=np.int64, copy=True) if x.dtype != np.uint64 else x.copy()
+    if copy.size and (copy.min() < 0 or copy.max() >= upper):
+        bad = copy[(copy < 0) | (copy >= upper)][0]
+        raise ValueError(f"{name} must {what} [0, {upper}), got {bad}")
+    return copy.astype(np.int64, copy=False)
+
+
 def _check_positive_int(name, v):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+MAX_LAYERS, MAX_THREADS = 64, 256     # train.c's BP_MAX_LAYERS, BP_MAX_THREADS
+
+
+def workspace_len(sizes, batch_size, threads):
+    """Elements of the C workspace for this network (train.c's bp_train_workspace_len),
+    computed in Python integers, which cannot overflow. ValueError names what is out
+    of range; C checks the same products again."""
+    sizes = [int(n) for n in sizes]
+    if not 2 <= len(sizes) <= MAX_LAYERS + 1:
+        raise ValueError(f"sizes must have 2 to {MAX_LAYERS + 1} widths (at most {MAX_LAYERS} "
+                         f"layers), got {len(sizes)}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be in [1, {MAX_THREADS}], got {threads}")
+    r16 = lambda k: (k + 15) // 16 * 16
+    private = sum(r16(batch_size * n) for n in sizes) + sum(r16(batch_size * n) for n in sizes[1:])
+    total = r16(batch_size * sizes[1]) + r16(sizes[0]) + threads * private
+    largest = max(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
+    if max(total, largest) >= 2 ** 60:
+        raise MemoryError(f"sizes {sizes} with batch size {batch_size} and {threads} threads "
+                          f"need about 2^{max(total, largest).bit_length()} numbers: beyond any memory")
+    n = lib.bp_train_workspace_len(len(sizes) - 1, ffi.new("int64_t[]", sizes), batch_size, threads)
+    if n != total:      # C and Python must agree on the layout (a stale build would not)
+        raise ValueError(f"the C workspace length {n} differs from the expected {total}")
+    return total
 
 
 class Engine:
@@ -94,10 +142,11 @@ class Engine:
         self._suffix = "_f32" if self.dtype == np.float32 else "_f64"
 
         self._sizes_c = ffi.new("int64_t[]", self.sizes)
-        n = lib.bp_train_workspace_len(len(weights), self._sizes_c, self.batch_size, self.threads)
-        if n < 0:
-            raise ValueError(f"network sizes {self.sizes} with {self.threads} threads are not "
-                             "supported (at most 64 layers, 256 threads)")
+        n = workspace_len(self.sizes, self.batch_size, self.threads)
+        if n * self.dtype.itemsize > 2 ** 50:
+            raise MemoryError(f"sizes {self.sizes} with batch size {self.batch_size} and "
+                              f"{self.threads} threads need a {n * self.dtype.itemsize / 2**30:,.0f} GiB "
+                              "workspace")
         self._workspace = _aligned_empty(n, self.dtype)
         self._label_buf = np.empty(self.batch_size, dtype=np.int32)
         # The C loop works on 64-byte-aligned copies of the parameters: threads split
@@ -128,37 +177,45 @@ class Engine:
         for mine, theirs in zip(self._params, (*self.weights, *self.biases)):
             np.copyto(theirs, mine)
 
-    def train_epoch(self, images, labels, order, lr, scale=1.0 / 255.0):
+    def train_epoch(self, images, labels, order, lr, scale=1.0 / 255.0, batch_losses=None):
         """One epoch over images[order] in mini-batches; returns the mean batch loss.
 
         images: (n, n₀) uint8, or their SparseImages; labels: (n,) integer class
-        indices; order: the epoch's sample order, int64 indices into images.
+        indices; order: the epoch's sample order, integer indices into images (a
+        slice of whole batches runs part of an epoch: the trainer calls it so).
+        batch_losses: None, or a writeable 1-D float64 array of one entry per
+        mini-batch (ceil(len(order) / batch_size)) that receives each batch's loss.
         """
         img = _image_args(images, self.sizes[0])
         n = img[-1]
-        labels = np.ascontiguousarray(labels, dtype=np.int32)   # a copy of an input, never written
-        if labels.shape != (n,):
-            raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= self.sizes[-1]):
-            raise ValueError(f"labels must be class indices in [0, {self.sizes[-1]}), "
-                             f"got values from {labels.min()} to {labels.max()}")
-        order = np.ascontiguousarray(order, dtype=np.int64)
-        if order.ndim != 1 or order.size == 0:
-            raise ValueError(f"order must be a non-empty 1-D array of sample indices, got shape {order.shape}")
-        if order.min() < 0 or order.max() >= n:
-            raise ValueError(f"order must index images (0 ≤ i < {n}), "
-                             f"got values from {order.min()} to {order.max()}")
+        labels = _indices("labels", labels, self.sizes[-1], length=n,
+                          what="be class indices in").astype(np.int32)
+        order = _indices("order", order, n, what="index images, i in")
+        if order.size == 0:
+            raise ValueError("order must hold at least one sample index, got an empty array")
         _check_real("lr", lr)
         _check_real("scale", scale)
+        n_batches = -(-order.size // self.batch_size)
+        if batch_losses is None:
+            losses_c = ffi.NULL
+        else:
+            if (not isinstance(batch_losses, np.ndarray) or batch_losses.dtype != np.float64
+                    or batch_losses.shape != (n_batches,) or not batch_losses.flags.c_contiguous
+                    or not batch_losses.flags.writeable):
+                got = (f"{batch_losses.dtype} {batch_losses.shape}" if isinstance(batch_losses, np.ndarray)
+                       else type(batch_losses).__name__)
+                raise ValueError(f"batch_losses must be a writeable C-contiguous float64 array of "
+                                 f"shape ({n_batches},) (one entry per mini-batch), got {got}")
+            losses_c = ffi.from_buffer("double[]", batch_losses, require_writable=True)
         loss = ffi.new("double *")
         self._copy_in()
-        rc = getattr(lib, "bp_train_epoch" + self._suffix)(
+        rc = getattr(lib, "bp_train_epoch_losses" + self._suffix)(
             len(self.weights), self._sizes_c, self._w_c, self._b_c, *img,
             ffi.from_buffer("int32_t[]", labels),
             ffi.from_buffer("int64_t[]", order), order.size, self.batch_size,
             lr, scale, self._ws_c, self._workspace.size,
             ffi.from_buffer("int32_t[]", self._label_buf, require_writable=True),
-            self.threads, loss)
+            self.threads, loss, losses_c)
         if rc != 0:
             _explain_refusal(images, f"bp_train_epoch{self._suffix}", rc)
         self._copy_out()
@@ -181,5 +238,10 @@ class Engine:
         return pred
 
     def accuracy(self, images, labels, scale=1.0 / 255.0):
-        """Fraction of rows whose predicted class equals `labels`."""
-        return float(np.mean(self.predict(images, scale) == np.asarray(labels)))
+        """Fraction of rows whose predicted class equals `labels` ((n,) integer class indices)."""
+        n = images.shape[0] if isinstance(images, (np.ndarray, SparseImages)) else None
+        labels = _indices("labels", labels, self.sizes[-1], length=n, what="be class indices in")
+        pred = self.predict(images, scale)
+        if pred.size == 0:
+            raise ValueError("accuracy of no images is undefined: images has 0 rows")
+        return float(np.mean(pred == labels))

@@ -48,25 +48,58 @@ BP_SPARSE_NOCHECK(f64, double)
 #define BP_MAX_LAYERS 64
 #define BP_MAX_THREADS 256
 
-/* Each workspace block starts on a 64-byte boundary (for float and double). */
+/* Every size product below is checked against int64 overflow: a network of
+   absurd widths is refused (-1), never wrapped into a small workspace. */
+static int mul_ok(int64_t a, int64_t b, int64_t *out)
+{
+    if (a < 0 || b < 0 || (a != 0 && b > INT64_MAX / a))
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+static int add_ok(int64_t a, int64_t b, int64_t *out)
+{
+    if (a < 0 || b < 0 || a > INT64_MAX - b)
+        return 0;
+    *out = a + b;
+    return 1;
+}
+
+/* Each workspace block starts on a 64-byte boundary (for float and double). Callers
+   have checked n <= BP_MAX_LEN, so the rounding cannot overflow. */
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
+/* No single block or total may exceed this many elements (2^60: far beyond any
+   memory, far from overflow even when multiplied by sizeof(double)). */
+#define BP_MAX_LEN ((int64_t)1 << 60)
+
 /* A thread's private block: act[0..L] (X, hidden A's, logits) and delta[0..L-1],
-   each B rows. */
+   each B rows; -1 if it would exceed BP_MAX_LEN. */
 static int64_t private_len(int64_t L, const int64_t *sizes, int64_t B)
 {
-    int64_t total = 0;
-    for (int64_t l = 0; l <= L; l++)
-        total += round16(B * sizes[l]);
-    for (int64_t l = 0; l < L; l++)
-        total += round16(B * sizes[l + 1]);
+    int64_t total = 0, n;
+    for (int64_t l = 0; l <= L; l++) {
+        if (!mul_ok(B, sizes[l], &n) || n > BP_MAX_LEN || !add_ok(total, round16(n), &total)
+            || total > BP_MAX_LEN)
+            return -1;
+    }
+    for (int64_t l = 0; l < L; l++) {
+        if (!mul_ok(B, sizes[l + 1], &n) || n > BP_MAX_LEN || !add_ok(total, round16(n), &total)
+            || total > BP_MAX_LEN)
+            return -1;
+    }
     return total;
 }
 
-/* The shared block, in front of the private ones: A₁ (B×n₁), then n₀ int32 pixel counts. */
+/* The shared block, in front of the private ones: A₁ (B×n₁), then n₀ int32 pixel
+   counts; -1 if it would exceed BP_MAX_LEN. */
 static int64_t shared_len(const int64_t *sizes, int64_t B)
 {
-    return round16(B * sizes[1]) + round16(sizes[0]);
+    int64_t n;
+    if (!mul_ok(B, sizes[1], &n) || n > BP_MAX_LEN || sizes[0] > BP_MAX_LEN)
+        return -1;
+    return round16(n) + round16(sizes[0]);
 }
 
 int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t batch_size,
@@ -76,8 +109,16 @@ int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t b
         || n_threads < 1 || n_threads > BP_MAX_THREADS)
         return -1;
     for (int64_t l = 0; l <= n_layers; l++)
-        if (sizes[l] < 1) return -1;
-    return shared_len(sizes, batch_size) + n_threads * private_len(n_layers, sizes, batch_size);
+        if (sizes[l] < 1 || sizes[l] > BP_MAX_LEN) return -1;
+    int64_t shared = shared_len(sizes, batch_size), priv = private_len(n_layers, sizes, batch_size);
+    int64_t all_priv, total;
+    if (shared < 0 || priv < 0 || !mul_ok(n_threads, priv, &all_priv)
+        || !add_ok(shared, all_priv, &total) || total > BP_MAX_LEN)
+        return -1;
+    /* the weights themselves are indexed as sizes[l] * sizes[l+1] */
+    for (int64_t l = 0; l < n_layers; l++)
+        if (!mul_ok(sizes[l], sizes[l + 1], &all_priv) || all_priv > BP_MAX_LEN) return -1;
+    return total;
 }
 
 /* Even split of [0, n) into nt parts; part t is [*lo, *hi). */
@@ -151,10 +192,13 @@ static int check_common(int64_t n_layers, const int64_t *sizes, const void *weig
                         int64_t n_images,
                         int64_t batch_size, int64_t workspace_len, int n_threads)
 {
+    int64_t pixels;
     if (weights == NULL || biases == NULL || n_images < 0)
         return BP_EINVAL;
     int64_t need = bp_train_workspace_len(n_layers, sizes, batch_size, n_threads);
     if (need < 0 || workspace_len < need)       /* (sizes are valid from here on) */
+        return BP_EINVAL;
+    if (!mul_ok(n_images, sizes[0], &pixels) || pixels > BP_MAX_LEN)   /* images[i * n0] */
         return BP_EINVAL;
     if (sp_row_start ? !(sp_pix && bp_sparse_valid(n_images, sizes[0], sp_row_start, sp_col, sp_nnz))
                      : images == NULL)
