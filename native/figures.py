@@ -58,7 +58,8 @@ def curve_data(history, window=None, epochs_done=None):
     accuracy = np.asarray(history.get("test_accuracy", []), dtype=np.float64)
     if epoch_batches.size == 0 or batch_loss.size == 0:
         raise MissingData("the checkpoint holds no training history (it was written before "
-                          "histories were recorded); train again with --save to draw the curves")
+                          "histories were recorded); a new run of python -m native.train --save "
+                          "records one")
     if epoch_batches.min() < 1 or epoch_batches.sum() != batch_loss.size:
         raise MissingData(f"the history does not add up: {batch_loss.size} batch losses, but the "
                           f"epochs say {int(epoch_batches.sum())} batches")
