@@ -3,9 +3,17 @@
 The logic lives here rather than in ``native/train.py`` so that importing it
 never shadows the ``native.train`` function (a submodule import would rebind
 that package attribute).
+
+An epoch runs in pieces of whole mini-batches, each about a quarter of a
+second: between pieces the trainer shows progress and Ctrl-C is answered, so
+neither waits for a long epoch to end. The pieces change nothing: the same
+batches in the same order, the same arithmetic (a test checks the bits).
 """
 
 import argparse
+import json
+import math
+import os
 import sys
 import time
 
@@ -21,6 +29,14 @@ PURE_DEFAULT_LIMIT = 1000
 # pixels. Measured here: MNIST (19 %) 1.4-1.6x faster sparse, Fashion-MNIST (50 %)
 # 1.5x slower; the two costs cross near 30 %.
 SPARSE_MAX_DENSITY = 0.3
+MAX_SEED = 2 ** 63 - 1
+MAX_THREADS, MAX_LAYERS = 256, 64       # the C loop's limits (train.c)
+PIECE_SECONDS = 0.25                    # one piece of an epoch: Ctrl-C and progress wait at most this
+LOSS_SAMPLES = 10_000                   # samples for the loss before training
+
+
+class UsageError(Exception):
+    """A setting the run cannot use; exit code 2 and one line."""
 
 
 def default_threads():
@@ -35,10 +51,14 @@ def build_parser():
         prog="python -m native.train",
         description="Train the chapter's MLP (784→64→32→10, ReLU, softmax + cross-entropy, "
                     "mini-batch SGD with per-epoch lr decay) on MNIST with the native C core, "
-                    "printing one line per epoch. Defaults are the chapter's.",
+                    "printing the loss before training and one line per epoch (its loss is the "
+                    "mean of the epoch's mini-batch losses). Defaults are the chapter's.",
         epilog="Data: --data-dir/BACKPROP_DATA_DIR, then the cache, then the public mirrors, "
                "then the package index (see `python -m native.data --help`). "
-               "With --resume, settings not given on the command line come from the checkpoint.")
+               "With --resume, every setting that shapes the run (sizes, seed, dtype, engine, "
+               "first layer, limit, batch size, decay, dataset, epochs) comes from the checkpoint "
+               "unless given again. The checkpoint also keeps the run's history (the loss of "
+               "every mini-batch, per-epoch loss, test accuracy, lr and seconds).")
     a = p.add_argument
     a("--sizes", type=int, nargs="+", metavar="N", help="layer widths (default: 784 64 32 10)")
     a("--epochs", type=int, help="total epochs to reach, counting resumed ones (default: 10)")
@@ -53,7 +73,7 @@ def build_parser():
     a("--data-dir", metavar="DIR", help="a folder holding the four IDX files (gzipped or not)")
     a("--offline", action="store_true",
       help="use only --data-dir and the cache: no mirrors, no package index")
-    a("--engine", choices=["native", "pure"], default="native",
+    a("--engine", choices=["native", "pure"],
       help="native (C kernels, the full data) or pure (the plain-Python code of pure/, "
            f"on --limit samples, default {PURE_DEFAULT_LIMIT}) (default: native)")
     a("--limit", type=int, metavar="N", help="use only the first N training and N test samples")
@@ -62,15 +82,23 @@ def build_parser():
            f"sparse when under {100 * SPARSE_MAX_DENSITY:.0f} %% of the training pixels are nonzero "
            "(MNIST: 19 %%, Fashion-MNIST: 50 %%). Same arithmetic up to rounding order "
            "(default: auto)")
-    a("--threads", type=int, help=f"threads for the native engine's C loop (default: {default_threads()}; "
-      "a second thread pays only on a quiet machine)")
-    a("--save", metavar="PATH", help="write a checkpoint after every epoch (atomically)")
+    a("--threads", type=int, help=f"threads for the native engine's C loop, 1 to {MAX_THREADS} "
+      f"(default: {default_threads()}; a second thread pays only on a quiet machine)")
+    a("--save", metavar="PATH", help="write a checkpoint after every epoch (atomically); an "
+      "existing file is refused unless it is the --resume file or --overwrite is given")
+    a("--overwrite", action="store_true", help="let a new run replace an existing --save file")
     a("--resume", metavar="PATH", help="continue from a checkpoint")
+    a("--results", metavar="PATH", help="also write the run's settings and results as JSON "
+      "(atomically, after every epoch): per-epoch loss, test accuracy and seconds, the final "
+      "accuracy, total training seconds — for benchmark tables")
+    a("--no-progress", action="store_true", help="no progress lines within epochs")
     return p
 
 
+# --- runners: one piece of an epoch at a time -------------------------------------------------
+
 class NativeRunner:
-    """The C engine: one call per epoch on the uint8 pixels."""
+    """The C engine: one call per piece of an epoch, on the uint8 pixels."""
 
     def __init__(self, weights, biases, batch_size, threads, first_layer="auto"):
         from .engine import Engine
@@ -89,11 +117,16 @@ class NativeRunner:
         from .engine import SparseImages
         return SparseImages(images) if sparse else images
 
-    def train_epoch(self, images, labels, order, lr):
-        return self.engine.train_epoch(images, labels, order, lr)
+    def prepare_test(self, images, labels, sparse, piece=2048):
+        """The test set in pieces, so that a long prediction pass also answers Ctrl-C."""
+        return [(self.prepare(images[i:i + piece], sparse), labels[i:i + piece])
+                for i in range(0, len(images), piece)]
 
-    def accuracy(self, images, labels):
-        return self.engine.accuracy(images, labels)
+    def train_piece(self, images, labels, order, lr, batch_losses):
+        self.engine.train_epoch(images, labels, order, lr, batch_losses=batch_losses)
+
+    def correct(self, images, labels):
+        return int(np.count_nonzero(self.engine.predict(images) == labels))
 
     def state(self):
         return [w.copy() for w in self.weights], [b.copy() for b in self.biases]
@@ -101,9 +134,6 @@ class NativeRunner:
 
 class PureRunner:
     """pure/'s own functions, the §5.7 loop written out: slow, and readable."""
-
-    def prepare(self, images, sparse):
-        return images
 
     def __init__(self, weights, biases, batch_size):
         import pure
@@ -113,94 +143,231 @@ class PureRunner:
         self.batch_size = batch_size
         self._cache = {}
 
+    def prepare(self, images, sparse):
+        return images
+
+    def prepare_test(self, images, labels, sparse, piece=200):
+        return [(images[i:i + piece], labels[i:i + piece]) for i in range(0, len(images), piece)]
+
     def _lists(self, images, labels):
         key = id(images)
         if key not in self._cache:
             n_out = len(self.biases[-1][0])
             X = (images / 255.0).tolist()
             Y = [[1.0 if k == y else 0.0 for k in range(n_out)] for y in labels.tolist()]
-            self._cache[key] = (X, Y)
-        return self._cache[key]
+            self._cache[key] = (images, X, Y)      # keeps `images` alive: its id stays unique
+        return self._cache[key][1:]
 
-    def train_epoch(self, images, labels, order, lr):
+    def train_piece(self, images, labels, order, lr, batch_losses):
         p, (X, Y) = self.pure, self._lists(images, labels)
-        losses = []
-        for start in range(0, len(order), self.batch_size):
+        for k, start in enumerate(range(0, len(order), self.batch_size)):
             idx = order[start:start + self.batch_size].tolist()
             X_batch, y_batch = [X[i] for i in idx], [Y[i] for i in idx]
             activations, pre_activations = p.forward(X_batch, self.weights, self.biases)
-            losses.append(p.cross_entropy(activations[-1], y_batch))
+            batch_losses[k] = p.cross_entropy(activations[-1], y_batch)
             grad_w, grad_b = p.backward(activations, pre_activations, self.weights, y_batch)
             p.sgd_update(self.weights, self.biases, grad_w, grad_b, lr)
-        return sum(losses) / len(losses)
 
-    def accuracy(self, images, labels):
+    def correct(self, images, labels):
         X, _ = self._lists(images, labels)
         activations, _ = self.pure.forward(X, self.weights, self.biases)
         pred = [max(range(len(row)), key=row.__getitem__) for row in activations[-1]]
-        return sum(int(a == b) for a, b in zip(pred, labels.tolist())) / len(pred)
+        return sum(int(a == b) for a, b in zip(pred, labels.tolist()))
 
     def state(self):
         return ([np.array(w, dtype=np.float64) for w in self.weights],
                 [np.array(b, dtype=np.float64) for b in self.biases])
 
 
+def run_epoch(runner, images, labels, order, lr, batch_size, progress=None, clock=time.perf_counter):
+    """One epoch in pieces of whole mini-batches; returns the array of its batch losses.
+
+    The first piece is one batch; later pieces are sized from the measured speed to
+    last about PIECE_SECONDS. Ctrl-C (KeyboardInterrupt) arrives between pieces."""
+    n_batches = -(-len(order) // batch_size)
+    losses = np.empty(n_batches, dtype=np.float64)
+    done, per_piece, t0 = 0, 1, clock()
+    while done < n_batches:
+        k = min(per_piece, n_batches - done)
+        piece = order[done * batch_size:(done + k) * batch_size]
+        runner.train_piece(images, labels, piece, lr, losses[done:done + k])
+        done += k
+        elapsed = clock() - t0
+        per_piece = max(1, min(4 * per_piece, int(PIECE_SECONDS * done / max(elapsed, 1e-9))))
+        if progress is not None:
+            progress.update(min(done * batch_size, len(order)), float(losses[:done].mean()))
+    return losses
+
+
+def accuracy(runner, test_pieces):
+    correct = total = 0
+    for images, labels in test_pieces:
+        correct += runner.correct(images, labels)
+        total += len(labels)
+    return correct / total
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+RUN_KEYS = ("sizes", "epochs", "batch_size", "lr", "decay", "seed", "dtype", "dataset")
+
+
 def resolve_settings(args, resumed):
-    """Command line over checkpoint over the chapter's defaults; refuses a mismatched checkpoint."""
-    s = dict(CHAPTER)
+    """Command line over checkpoint over the chapter's defaults.
+
+    Refuses a command line that contradicts what shaped the resumed run (sizes,
+    dtype, seed, engine, first layer, limit): it would not continue that run."""
+    s = dict(CHAPTER, engine="native", first_layer="auto", limit=None)
     if resumed is not None:
-        s.update({k: v for k, v in resumed.config.items() if k in s})
+        c = resumed.config
+        s.update({k: v for k, v in c.items() if k in s})
         s.update(sizes=resumed.sizes, dtype=str(resumed.dtype), seed=resumed.seed)
-        for key, have in (("sizes", resumed.sizes), ("dtype", str(resumed.dtype))):
-            want = getattr(args, key)
-            if want is not None and want != have:
-                raise CheckpointError(f"checkpoint {args.resume} is for {key} {have}, but the command "
-                                      f"asks for {want}: drop --{key} or start a new run")
-        if args.seed is not None and args.seed != resumed.seed:
-            raise CheckpointError(f"checkpoint {args.resume} was trained with --seed {resumed.seed}; "
-                                  f"resuming with --seed {args.seed} would not continue that run")
-    for key in ("sizes", "epochs", "batch_size", "lr", "decay", "seed", "dtype", "dataset"):
+        for key, flag in (("sizes", "sizes"), ("dtype", "dtype"), ("seed", "seed"),
+                          ("engine", "engine"), ("first_layer", "first-layer"), ("limit", "limit")):
+            want, have = getattr(args, key), s[key]
+            if key not in c and key not in ("sizes", "dtype", "seed"):
+                continue        # a version-1 checkpoint did not record it: the command line decides
+            if want is not None and want != have and not (key == "first_layer" and want == "auto"):
+                raise CheckpointError(
+                    f"checkpoint {args.resume} is for {key} {have}, but the command asks for --{flag} "
+                    f"{' '.join(map(str, want)) if isinstance(want, list) else want}: resuming with it would "
+                    f"not continue that run; drop --{flag} or start a new run")
+    for key in RUN_KEYS + ("engine", "limit", "first_layer"):
         v = getattr(args, key)
-        if v is not None:
+        if v is not None and not (resumed is not None and key == "first_layer" and v == "auto"
+                                  and "first_layer" in resumed.config):
             s[key] = v
-    if args.engine == "pure":
+    if s["engine"] == "pure":
         s["dtype"] = "float64"
+        if s["limit"] is None:
+            s["limit"] = PURE_DEFAULT_LIMIT
     return s
 
 
 def check_settings(s, args):
     errors = []
-    if len(s["sizes"]) < 2 or min(s["sizes"]) < 1:
-        errors.append(f"--sizes needs at least 2 positive widths, got {s['sizes']}")
+    sizes = s["sizes"]
+    if len(sizes) < 2 or min(sizes) < 1:
+        errors.append(f"--sizes needs at least 2 positive widths, got {sizes}")
+    elif len(sizes) > MAX_LAYERS + 1:
+        errors.append(f"--sizes allows at most {MAX_LAYERS} layers ({MAX_LAYERS + 1} widths), "
+                      f"got {len(sizes)} widths")
+    elif sizes[0] != 784 or sizes[-1] != 10:
+        errors.append(f"--sizes must start with 784 (28×28 pixels) and end with 10 (classes), got {sizes}")
     for key in ("epochs", "batch_size"):
         if s[key] < 1:
             errors.append(f"--{key.replace('_', '-')} must be at least 1, got {s[key]}")
-    if not (s["lr"] > 0 and np.isfinite(s["lr"])):
+    if not (s["lr"] > 0 and math.isfinite(s["lr"])):
         errors.append(f"--lr must be a positive number, got {s['lr']}")
     if not (0 < s["decay"] <= 1):
         errors.append(f"--decay must be in (0, 1], got {s['decay']}")
-    if args.limit is not None and args.limit < 1:
-        errors.append(f"--limit must be at least 1, got {args.limit}")
-    if args.threads is not None and args.threads < 1:
-        errors.append(f"--threads must be at least 1, got {args.threads}")
-    if args.engine == "pure" and args.first_layer is not None:
+    if not 0 <= s["seed"] <= MAX_SEED:
+        errors.append(f"--seed must be in [0, 2**63 − 1], got {s['seed']}")
+    if s["limit"] is not None and s["limit"] < 1:
+        errors.append(f"--limit must be at least 1, got {s['limit']}")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        errors.append(f"--threads must be at least 1 and at most {MAX_THREADS}, got {args.threads}")
+    if s["engine"] == "pure" and args.first_layer is not None:
         errors.append("--first-layer applies to the native engine; --engine pure has no C first layer")
-    if s["sizes"][0] != 784 or s["sizes"][-1] != 10:
-        errors.append(f"--sizes must start with 784 (28×28 pixels) and end with 10 (classes), got {s['sizes']}")
+    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+        errors.append(f"--lr must be a positive number, got {args.lr}")
+    if args.overwrite and not args.save:
+        errors.append("--overwrite applies to --save PATH, which is not given")
+    if not errors:
+        errors += check_memory(s, args.threads or default_threads())
     return errors
 
 
+def memory_bytes():
+    """Physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(s, threads):
+    """Refuses, before anything is allocated, a network that cannot fit in memory."""
+    from .engine import workspace_len
+    sizes, itemsize = s["sizes"], np.dtype(s["dtype"]).itemsize
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    try:
+        work = workspace_len(sizes, s["batch_size"], threads)
+    except (MemoryError, ValueError) as e:
+        return [f"--sizes/--batch-size/--threads: {e}"]
+    if s["engine"] == "pure":
+        need = params * 32 * 3          # Python floats in lists: ~32 bytes each, 3 copies
+    else:
+        need = (4 * params + work) * itemsize      # network, engine copy, snapshot, saving; workspace
+    have = memory_bytes()
+    if have is not None and need > have:
+        return [f"--sizes {' '.join(map(str, sizes))} with --batch-size {s['batch_size']} needs about "
+                f"{need / 2**30:,.1f} GiB of memory, this machine has {have / 2**30:,.1f} GiB: "
+                "choose smaller widths"]
+    return []
+
+
+# --- output -----------------------------------------------------------------------------------
+
+def write_json_atomically(path, obj):
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def results(config, history, done, argv):
+    acc = history["test_accuracy"]
+    return {"command": "python -m native.train " + " ".join(argv), "settings": config,
+            "epochs_done": done,
+            "epoch_loss": history["epoch_loss"].tolist(),
+            "test_accuracy": acc.tolist(),
+            "seconds": history["seconds"].tolist(),
+            "train_seconds": float(history["seconds"].sum()),
+            "final_test_accuracy": float(acc[-1]) if acc.size else None}
+
+
+def initial_loss(weights, biases, images, labels):
+    """Mean cross-entropy of the untrained network on the first LOSS_SAMPLES samples
+    (≈ ln 10 ≈ 2.30 for an output that guesses; the chapter's init gives ≈ 2.39)."""
+    import native
+    X = images[:LOSS_SAMPLES].astype(np.float64) / 255.0
+    Y = np.eye(biases[-1].shape[1])[labels[:LOSS_SAMPLES]]
+    W = [np.asarray(w, np.float64) for w in weights]
+    B = [np.asarray(b, np.float64) for b in biases]
+    activations, _ = native.forward(X, W, B)
+    return native.cross_entropy(activations[-1], Y), len(X)
+
+
+# --- the command ------------------------------------------------------------------------------
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return run(parser, args)
+        return run(parser, args, argv)
+    except KeyboardInterrupt:       # before training started (training handles its own)
+        print("\ninterrupted before training started; nothing was saved", file=sys.stderr)
+        return 130
     except MemoryError as e:
         parser.exit(1, f"error: not enough memory for this network and batch size "
                        f"(--sizes, --batch-size): {e}\n")
 
 
-def run(parser, args):
+def run(parser, args, argv):
     try:
         resumed = ckpt_mod.load(args.resume) if args.resume else None
         s = resolve_settings(args, resumed)
@@ -209,6 +376,17 @@ def run(parser, args):
     errors = check_settings(s, args)
     if errors:
         parser.exit(2, "error: " + "\n       ".join(errors) + "\n")
+    start_epoch = resumed.epoch if resumed is not None else 0
+    if args.save:
+        problem = ckpt_mod.check_target(
+            args.save, overwrite=args.overwrite, resuming_from=args.resume,
+            needed_bytes=ckpt_mod.estimated_bytes(s["sizes"], s["dtype"]))
+        if problem:
+            parser.exit(2, f"error: {problem}\n")
+    if args.results:
+        folder = os.path.dirname(os.path.abspath(args.results))
+        if os.path.isdir(args.results) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            parser.exit(2, f"error: --results {args.results}: expected a file name in a writable folder\n")
 
     from . import data
     try:
@@ -216,73 +394,116 @@ def run(parser, args):
                        registry=not args.offline)
     except data.DataError as e:
         parser.exit(1, f"error: {e}\n")
-    limit = args.limit or (PURE_DEFAULT_LIMIT if args.engine == "pure" else None)
+    except OSError as e:
+        parser.exit(1, f"error: cannot read the {s['dataset']} data: {e}\n")
+    limit = s["limit"]
     train_x, train_y = ds.train_images[:limit], ds.train_labels[:limit]
     test_x, test_y = ds.test_images[:limit], ds.test_labels[:limit]
 
     if resumed is not None:
         weights, biases = resumed.weights, resumed.biases
-        start_epoch = resumed.epoch
         lr = args.lr if args.lr is not None else resumed.lr
+        history = {k: v.copy() for k, v in resumed.history.items()}
     else:
         from .network import init_network
         weights, biases = init_network(s["sizes"], seed=s["seed"], dtype=s["dtype"])
-        start_epoch, lr = 0, s["lr"]
+        lr = s["lr"]
+        history = ckpt_mod.empty_history()
     threads = args.threads or default_threads()
-    if args.engine == "pure":
+    if s["engine"] == "pure":
         runner = PureRunner(weights, biases, s["batch_size"])
-        engine_desc = "pure Python"
+        engine_desc, sparse = "pure Python", False
+        s["first_layer"] = "dense"
     else:
-        runner = NativeRunner(weights, biases, s["batch_size"], threads, args.first_layer or "auto")
+        runner = NativeRunner(weights, biases, s["batch_size"], threads, s["first_layer"])
         from .kernels import simd_path
         sparse = runner.use_sparse(train_x)
+        s["first_layer"] = "sparse" if sparse else "dense"
         engine_desc = (f"native {s['dtype']}, {simd_path()}, {threads} thread{'s' * (threads > 1)}, "
-                       f"{'sparse' if sparse else 'dense'} first layer")
-    if args.engine == "native":     # once per run: the epochs then read the images in place
-        train_x, test_x = runner.prepare(train_x, sparse), runner.prepare(test_x, sparse)
-    config = {k: s[k] for k in ("epochs", "batch_size", "decay", "dataset")}
+                       f"{s['first_layer']} first layer")
+    train_x = runner.prepare(train_x, sparse)       # once per run: the epochs read them in place
+    test_pieces = runner.prepare_test(test_x, test_y, sparse)
+    config = {k: s[k] for k in ("sizes", "epochs", "batch_size", "decay", "seed", "dtype", "dataset",
+                                "first_layer", "limit", "engine")}
     config["lr0"] = resumed.config.get("lr0", s["lr"]) if resumed is not None else s["lr"]
 
-    print(f"{ds.name}: {len(train_x):,} training / {len(test_x):,} test samples; "
+    print(f"{ds.name}: {len(train_y):,} training / {len(test_y):,} test samples; "
           f"network {'→'.join(map(str, s['sizes']))}; {engine_desc}; batch {s['batch_size']}, "
           f"lr {lr:g}, decay {s['decay']:g}, seed {s['seed']}", flush=True)
     if start_epoch:
         print(f"resuming {args.resume} after epoch {start_epoch}", flush=True)
+    else:
+        loss0, n0 = initial_loss(weights, biases, ds.train_images[:limit], train_y)
+        print(f"loss before training: {loss0:.4f} (mean cross-entropy on {n0:,} training samples; "
+              f"ln 10 = {math.log(10):.4f} is a uniform guess). Each epoch's loss below is the mean "
+              f"of its mini-batch losses.", flush=True)
     if start_epoch >= s["epochs"]:
         print(f"nothing to do: the checkpoint has {start_epoch} epochs, --epochs is {s['epochs']}")
         return 0
 
-    saved_epoch, snapshot = start_epoch, None
-    train_seconds, acc = 0.0, float("nan")
+    from pure.progress import Progress
+    saved_epoch = start_epoch if (args.save and args.resume and os.path.exists(args.save)
+                                  and os.path.samefile(args.save, args.resume)) else None
+    snapshot, acc, epoch = None, float("nan"), start_epoch
+    n_train = len(train_y)
     try:
         for epoch in range(start_epoch, s["epochs"]):
             # Each epoch's order depends only on (seed, epoch), so a resumed run
             # visits the samples exactly as the uninterrupted one would.
-            order = np.random.default_rng([s["seed"], epoch]).permutation(len(train_x))
+            order = np.random.default_rng([s["seed"], epoch]).permutation(n_train)
+            progress = None if args.no_progress else Progress(
+                n_train, label=f"epoch {epoch + 1}/{s['epochs']}: ")
             t0 = time.perf_counter()
-            loss = runner.train_epoch(train_x, train_y, order, lr)
+            losses = run_epoch(runner, train_x, train_y, order, lr, s["batch_size"], progress)
             dt = time.perf_counter() - t0
+            if progress is not None:
+                progress.finish()
+            loss = float(losses.mean())
             if not np.isfinite(loss):
                 print(f"error: training diverged in epoch {epoch + 1} (loss {loss}); nothing of this "
                       f"epoch was saved — try a smaller --lr (it was {lr:g})", file=sys.stderr)
                 return 1
+            acc = accuracy(runner, test_pieces)
+            history = append_epoch(history, losses, acc, lr, dt)
             lr *= s["decay"]
-            snapshot = Checkpoint(*runner.state(), epoch=epoch + 1, lr=lr, seed=s["seed"], config=config)
-            train_seconds += dt
-            acc = runner.accuracy(test_x, test_y)
+            snapshot = Checkpoint(*runner.state(), epoch=epoch + 1, lr=lr, seed=s["seed"],
+                                  config=config, history=history)
             if args.save:
                 ckpt_mod.save(args.save, snapshot)
                 saved_epoch = epoch + 1
+            if args.results:
+                write_json_atomically(args.results, results(config, history, epoch + 1 - start_epoch, argv))
             print(f"epoch {epoch + 1:2d}/{s['epochs']}  loss {loss:.4f}  test acc {100 * acc:6.2f}%  "
-                  f"{dt:6.2f} s  {len(order) / dt:11,.0f} samples/s", flush=True)
+                  f"{dt:6.2f} s  {n_train / dt:11,.0f} samples/s", flush=True)
     except KeyboardInterrupt:
-        if args.save and snapshot is not None and snapshot.epoch > saved_epoch:
-            ckpt_mod.save(args.save, snapshot)
-            saved_epoch = snapshot.epoch
-        where = f"; {args.save} holds epoch {saved_epoch}" if args.save else " (no --save given)"
-        print(f"\ninterrupted{where}", file=sys.stderr)
+        if args.save and snapshot is not None and (saved_epoch or 0) < snapshot.epoch:
+            try:
+                ckpt_mod.save(args.save, snapshot)
+                saved_epoch = snapshot.epoch
+            except (OSError, KeyboardInterrupt):
+                pass
+        if not args.save:
+            where = " (no --save given: nothing was saved)"
+        elif saved_epoch is None or not os.path.exists(args.save):
+            where = f"; no epoch finished, so no checkpoint was written to {args.save}"
+        else:
+            where = f"; {args.save} holds epoch {saved_epoch}"
+        print(f"\ninterrupted during epoch {epoch + 1}{where}", file=sys.stderr)
         return 130
+    except OSError as e:
+        held = f"{args.save} still holds epoch {saved_epoch}" if saved_epoch else "nothing was saved"
+        print(f"error: could not write {e.filename or args.save}: {e.strerror or e}; {held}",
+              file=sys.stderr)
+        return 1
     done = s["epochs"] - start_epoch
-    print(f"done: {done} epoch{'s' * (done > 1)} in {train_seconds:.2f} s of training; "
+    print(f"done: {done} epoch{'s' * (done > 1)} in {history['seconds'][-done:].sum():.2f} s of training; "
           f"test accuracy {100 * acc:.2f}%" + (f"; checkpoint {args.save}" if args.save else ""))
     return 0
+
+
+def append_epoch(history, losses, acc, lr, seconds):
+    """The history with one more epoch (new arrays: a saved snapshot never changes)."""
+    add = {"batch_loss": losses, "epoch_batches": [len(losses)], "epoch_loss": [losses.mean()],
+           "test_accuracy": [acc], "lr": [lr], "seconds": [seconds]}
+    return {k: np.concatenate([history[k], np.asarray(add[k], dtype=dt)])
+            for k, dt in ckpt_mod.HISTORY.items()}
