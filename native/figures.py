@@ -1,0 +1,172 @@
+"""The numbers behind each picture of ``python -m native.plot`` (NumPy only).
+
+Each function takes what a run left behind (the checkpoint's history and
+weights, the test set and its predictions, exercise 3's errors) and returns
+exactly the arrays a figure draws, so a test can hold every picture to the run
+it claims to show. The drawing itself is in ``native/plot.py``.
+"""
+import math
+
+import numpy as np
+
+from .evaluate import confusion_matrix
+
+CHANCE_LOSS = math.log(10)   # cross-entropy of a uniform guess over 10 classes
+ZERO_FLOOR = 1e-17           # where an exact 0 sits on a log axis
+
+
+class MissingData(ValueError):
+    """A figure cannot be drawn from this checkpoint; the message says what is missing."""
+
+
+def history_of(ckpt):
+    """The checkpoint's history (contract C1) as a dict of 1-D arrays; {} if it has none."""
+    history = getattr(ckpt, "history", None) or {}
+    return {k: np.asarray(v) for k, v in history.items()}
+
+
+def smoothing_window(n_batches):
+    """Batches per point of the smoothed curve: a round number near 1/50 of the run, 1 to 200."""
+    return max(w for w in (1, 2, 5, 10, 20, 50, 100, 200) if w <= max(1, n_batches // 50))
+
+
+def trailing_mean(values, window):
+    """Mean of each value and the window−1 before it (fewer at the start): the curve as of then."""
+    values = np.asarray(values, dtype=np.float64)
+    c = np.concatenate(([0.0], np.cumsum(values)))
+    i = np.arange(1, len(values) + 1)
+    lo = np.maximum(0, i - window)
+    return (c[i] - c[lo]) / (i - lo)
+
+
+def curve_data(history, window=None, epochs_done=None):
+    """Learning curves from a run's history.
+
+    Returns a dict: ``batch_loss`` (every mini-batch's loss, in training order),
+    ``batch_x`` (where each batch ends, in epochs: batch j of epoch e is at
+    e + (j+1)/batches_e), ``smoothed`` and ``window`` (trailing mean over
+    ``window`` batches), ``epoch_ends`` (1, 2, …, E), ``epoch_loss`` and
+    ``test_accuracy`` (percent) per epoch, ``first_epoch`` (the first recorded
+    epoch's batch losses, where most of the fall happens). Positions count
+    from ``skipped`` = epochs_done − recorded epochs: a run resumed from a
+    checkpoint without history records only its own epochs. Raises
+    MissingData if the history has no epochs or does not add up.
+    """
+    batch_loss = np.asarray(history.get("batch_loss", []), dtype=np.float64)
+    epoch_batches = np.asarray(history.get("epoch_batches", []), dtype=np.int64)
+    epoch_loss = np.asarray(history.get("epoch_loss", []), dtype=np.float64)
+    accuracy = np.asarray(history.get("test_accuracy", []), dtype=np.float64)
+    if epoch_batches.size == 0 or batch_loss.size == 0:
+        raise MissingData("the checkpoint holds no training history (it was written before "
+                          "histories were recorded); a new run of python -m native.train --save "
+                          "records one")
+    if epoch_batches.min() < 1 or epoch_batches.sum() != batch_loss.size:
+        raise MissingData(f"the history does not add up: {batch_loss.size} batch losses, but the "
+                          f"epochs say {int(epoch_batches.sum())} batches")
+    for name, arr in (("epoch_loss", epoch_loss), ("test_accuracy", accuracy)):
+        if arr.size != epoch_batches.size:
+            raise MissingData(f"the history has {epoch_batches.size} epochs but {arr.size} values "
+                              f"of {name}")
+    skipped = 0 if epochs_done is None else int(epochs_done) - epoch_batches.size
+    if skipped < 0:
+        raise MissingData(f"the history has {epoch_batches.size} epochs, the checkpoint only "
+                          f"{epochs_done}")
+    window = smoothing_window(batch_loss.size) if window is None else int(window)
+    if window < 1:
+        raise ValueError(f"window must be at least 1 batch, got {window}")
+    epoch_of = np.repeat(np.arange(epoch_batches.size), epoch_batches)
+    starts = np.concatenate(([0], np.cumsum(epoch_batches)[:-1]))
+    within = np.arange(batch_loss.size) - starts[epoch_of] + 1
+    return {
+        "batch_loss": batch_loss,
+        "batch_x": skipped + epoch_of + within / epoch_batches[epoch_of],
+        "smoothed": trailing_mean(batch_loss, window),
+        "window": window,
+        "epoch_ends": np.arange(skipped + 1, skipped + epoch_batches.size + 1),
+        "skipped": skipped,
+        "epoch_loss": epoch_loss,
+        "test_accuracy": 100.0 * accuracy,
+        "first_epoch": batch_loss[:epoch_batches[0]],
+    }
+
+
+def first_layer_images(W1, max_units=64):
+    """W1's columns as square images: column j holds how strongly each pixel drives unit j.
+
+    Returns (images of shape (units, side, side), the shared colour limit
+    max|w| over the shown units, total units). Raises MissingData if the
+    input is not a square image.
+    """
+    W1 = np.asarray(W1, dtype=np.float64)
+    side = math.isqrt(W1.shape[0])
+    if side * side != W1.shape[0]:
+        raise MissingData(f"the first layer has {W1.shape[0]} inputs, not a square image")
+    units = min(int(max_units), W1.shape[1])
+    images = W1[:, :units].T.reshape(units, side, side)
+    return images, float(np.abs(images).max()), W1.shape[1]
+
+
+def confusion_data(labels, pred, n_classes):
+    """(confusion matrix m[true, predicted], accuracy as a fraction)."""
+    labels, pred = np.asarray(labels, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    if labels.shape != pred.shape or labels.size == 0:
+        raise ValueError(f"labels and predictions must be two equal non-empty 1-D arrays, "
+                         f"got {labels.shape} and {pred.shape}")
+    return confusion_matrix(labels, pred, n_classes), float(np.mean(labels == pred))
+
+
+def mistakes(images, labels, pred, count):
+    """The first `count` misclassified samples, in test-set order.
+
+    Returns (indices, images of shape (k, side, side), true labels, predicted
+    labels, how many were misclassified in all).
+    """
+    labels, pred = np.asarray(labels, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    wrong = np.flatnonzero(labels != pred)
+    idx = wrong[:max(0, int(count))]
+    images = np.asarray(images)
+    side = math.isqrt(images.shape[1])
+    return idx, images[idx].reshape(len(idx), side, side), labels[idx], pred[idx], len(wrong)
+
+
+def gradcheck_data(errors):
+    """Exercise 3's errors (contract C2) as arrays for a log-scale bar chart.
+
+    Returns a dict: ``parameters`` (names), ``pure``, ``native`` and
+    ``chapter_bias`` (NaN where the chapter's formula does not apply: W),
+    ``threshold`` (the verdict's bound, one value if all agree), each error as
+    it came; ``*_drawn`` the same with an exact 0 lifted to ZERO_FLOOR so a log
+    axis can show it.
+    """
+    names = list(errors["parameters"])
+    out = {"parameters": names}
+    for key in ("pure", "native", "chapter_bias"):
+        vals = np.array([np.nan if v is None else float(v) for v in errors[key]], dtype=np.float64)
+        if vals.shape != (len(names),):
+            raise ValueError(f"exercise 3's {key} has {vals.size} values for {len(names)} parameters")
+        out[key] = vals
+        out[key + "_drawn"] = np.where(vals == 0, ZERO_FLOOR, vals)
+    thresholds = sorted(set(float(t) for t in errors["threshold"]))
+    out["threshold"] = thresholds[0] if len(thresholds) == 1 else np.array(errors["threshold"], float)
+    return out
+
+
+def mosaic(images, cols, gap=1, label_rows=0):
+    """Tiles `images` (k, h, w) into one array, `cols` to a row, NaN between them.
+
+    Each tile has `gap` NaN pixels to its right and below, and `label_rows` NaN
+    rows above it (room for a caption). Returns (array, top-left (row, col)
+    of every tile). One image drawn once renders far faster than k axes.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    k, h, w = images.shape
+    rows = max(1, math.ceil(k / cols))
+    th, tw = label_rows + h + gap, w + gap
+    out = np.full((rows * th - gap, cols * tw - gap), np.nan)
+    corners = []
+    for i in range(k):
+        r, c = divmod(i, cols)
+        y, x = r * th + label_rows, c * tw
+        out[y:y + h, x:x + w] = images[i]
+        corners.append((y, x))
+    return out, corners

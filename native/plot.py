@@ -1,0 +1,450 @@
+"""``python -m native.plot CHECKPOINT --out DIR``: pictures of a training run, as PNG files.
+
+    python -m native.train --save run.npz
+    python -m native.plot run.npz --out figures
+
+writes and prints the paths of
+  learning_curves.png      every mini-batch's loss (raw and smoothed, epochs marked)
+                           and the test accuracy after each epoch
+  first_layer_weights.png  W1's columns as 28×28 images: what each hidden unit looks for
+  confusion_matrix.png     true against predicted class on the test set, with counts
+  misclassified.png        test digits the network gets wrong, "true → predicted"
+  gradient_check.png       exercise 3: relative error of backward() against the
+                           numerical gradient, per parameter, on a log scale
+
+Needs matplotlib: python -m pip install -e ".[plot]"
+"""
+import argparse
+import io
+import math
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+from . import checkpoint as ckpt_mod
+from . import figures
+from .checkpoint import CheckpointError
+
+FIGURES = ("curves", "weights", "confusion", "mistakes", "gradcheck")
+FILE_NAMES = {"curves": "learning_curves.png", "weights": "first_layer_weights.png",
+              "confusion": "confusion_matrix.png", "mistakes": "misclassified.png",
+              "gradcheck": "gradient_check.png"}
+NEEDS_TEST_SET = ("confusion", "mistakes")
+FASHION_CLASSES = ["T-shirt", "trouser", "pullover", "dress", "coat",
+                   "sandal", "shirt", "sneaker", "bag", "boot"]
+INSTALL_HINT = 'python -m pip install -e ".[plot]"'
+GRADCHECK_SIZES, GRADCHECK_SAMPLES = (4, 5, 3), 3   # exercise 3's network and batch
+
+
+class MatplotlibMissing(ImportError):
+    pass
+
+
+def _matplotlib():
+    """matplotlib with the default style and no display; one clear error if it is absent."""
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure   # Figure + Agg: no pyplot, no GUI, no global state
+    except ImportError:
+        raise MatplotlibMissing(f"the pictures need matplotlib, an optional extra: {INSTALL_HINT}") from None
+    return matplotlib, Figure
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _save(fig, path, dpi, palette=None):
+    """Renders `fig` as PNG and writes it atomically (temporary file, fsync, rename).
+
+    palette: up to 256 RGB colours (uint8, shape (n, 3)) that the picture is
+    made of, to store it as an 8-bit palette image: a third of the bytes.
+    """
+    from PIL import Image    # Pillow comes with matplotlib
+    rgba = io.BytesIO()
+    fig.savefig(rgba, format="png", dpi=dpi)
+    # Opaque anyway: RGB without the alpha channel is ~8 % smaller. No metadata
+    # (matplotlib's version string): the bytes depend on the run alone.
+    buf = io.BytesIO()
+    image = Image.open(rgba).convert("RGB")
+    if palette is not None:
+        # each colour to its nearest palette entry, exactly (Pillow's quantize approximates)
+        palette = np.asarray(palette, dtype=np.int64)
+        pixels = np.asarray(image, dtype=np.int64)
+        packed = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+        codes, where = np.unique(packed, return_inverse=True)
+        colours = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
+        nearest = ((colours[:, None, :] - palette[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+        image = Image.fromarray(nearest[where].astype(np.uint8).reshape(packed.shape))
+        image.putpalette(palette.astype(np.uint8).ravel().tolist())   # L → P
+    image.save(buf, format="PNG", optimize=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())   # mkstemp's 0600 would hide the picture from others
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _sci(v):
+    """1e-07 → "1e-7", 3.2e-09 → "3e-9": short labels for a log axis."""
+    m, e = f"{v:.0e}".split("e")
+    return f"{m}e{int(e)}"
+
+
+def _run_title(ckpt):
+    c = ckpt.config
+    parts = ["→".join(map(str, ckpt.sizes))]
+    if "batch_size" in c:
+        parts.append(f"batch {c['batch_size']}")
+    if "lr0" in c and "decay" in c:
+        parts.append(f"η {c['lr0']:g}·{c['decay']:g}^epoch")
+    parts.append(f"seed {ckpt.seed}")
+    if c.get("engine"):
+        parts.append(f"{c['engine']} engine")
+    parts.append(str(ckpt.dtype))
+    return ", ".join(parts)
+
+
+def draw_curves(Figure, curves, path, dpi, run_title=""):
+    fig = Figure(figsize=(11, 7.6), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.5, 1])
+    run_ax, first_ax, acc_ax = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), \
+        fig.add_subplot(grid[1, 1])
+    chance = dict(color="0.35", linewidth=0.9, linestyle="--")
+    ends, skipped = curves["epoch_ends"], curves["skipped"]
+
+    # The whole run on a log scale: late epochs move the loss by small factors.
+    x = curves["batch_x"]
+    run_ax.plot(x, curves["batch_loss"], color="#9ecae1", linewidth=0.5, label="loss of each mini-batch")
+    run_ax.plot(x, curves["smoothed"], color="#08519c", linewidth=1.8,
+                label=f"mean of the last {curves['window']} batches")
+    run_ax.plot(ends - 0.5, curves["epoch_loss"], "o", color="#e6550d", markersize=5, zorder=3,
+                label="epoch mean (the loss the trainer prints)")
+    for e in ends[:-1]:
+        run_ax.axvline(e, color="0.6", linewidth=0.8, linestyle=":")
+    run_ax.axhline(figures.CHANCE_LOSS, label="guessing at random: ln 10 ≈ 2.30", **chance)
+    run_ax.set_yscale("log")
+    low = float(np.min(curves["batch_loss"][curves["batch_loss"] > 0], initial=1e-3))
+    run_ax.set_ylim(low / 1.5, figures.CHANCE_LOSS * 6)    # room above the chance line for the legend
+    run_ax.set_xlim(skipped, ends[-1])
+    run_ax.set_xlabel("epoch (dotted lines: epoch boundaries)")
+    run_ax.set_ylabel("cross-entropy loss\n(nats, log scale)")
+    run_ax.set_title(f"Training loss over all {len(ends)} epochs, one point per mini-batch", fontsize=10)
+    run_ax.legend(loc="upper right", ncol=2, fontsize=8, framealpha=1)
+    run_ax.grid(True, which="major", axis="y", alpha=0.3)
+
+    # The first epoch on a linear scale: exercise 2's "watch the loss fall".
+    first = curves["first_epoch"]
+    b = np.arange(1, len(first) + 1)
+    first_ax.plot(b, first, color="#9ecae1", linewidth=0.6, label="loss of each mini-batch")
+    w = figures.smoothing_window(len(first) * 50 // 20)   # a round number near 1/20 of the epoch
+    first_ax.plot(b, figures.trailing_mean(first, w), color="#08519c", linewidth=1.8,
+                  label=f"mean of the last {w} batches")
+    first_ax.axhline(figures.CHANCE_LOSS, label="guessing: ln 10", **chance)
+    first_ax.annotate(f"first batch: {first[0]:.2f}", (1, first[0]), textcoords="offset points",
+                      xytext=(12, -10), fontsize=8, va="top")
+    first_ax.set_xlim(0, len(first))
+    first_ax.set_ylim(0, max(float(first.max()), figures.CHANCE_LOSS) * 1.08)
+    first_ax.set_xlabel(f"mini-batch of epoch {skipped + 1}")
+    first_ax.set_ylabel("cross-entropy loss (nats)")
+    first_ax.set_title(f"Epoch {skipped + 1}, batch by batch: most of the fall comes early",
+                       fontsize=10)
+    first_ax.legend(loc="upper right", fontsize=8)
+    first_ax.grid(True, alpha=0.3)
+
+    acc = curves["test_accuracy"]
+    acc_ax.plot(ends, acc, "o-", color="#31a354", markersize=5)
+    for e, a in zip(ends, acc):
+        best = a == acc.max() and e < ends[-1] - 1     # not crowding the last label
+        if len(ends) <= 5 or e in (ends[0], ends[-1]) or best:
+            acc_ax.annotate(f"{a:.2f}%", (e, a), textcoords="offset points", xytext=(0, 7),
+                            ha="center", fontsize=8)
+    acc_ax.set_xlabel("epoch")
+    acc_ax.set_ylabel("test accuracy (%)")
+    acc_ax.set_title("Test accuracy after each epoch", fontsize=10)
+    acc_ax.set_xticks(ends if len(ends) <= 15 else ends[::math.ceil(len(ends) / 10)])
+    lo, hi = float(acc.min()), float(acc.max())
+    pad = max(0.5, 0.15 * (hi - lo))
+    acc_ax.set_ylim(max(0.0, lo - pad), min(100.0, hi + pad))
+    acc_ax.set_xlim(ends[0] - 0.5, ends[-1] + 0.5)
+    acc_ax.grid(True, alpha=0.3)
+    fig.suptitle(f"Learning curves — {run_title}" if run_title else "Learning curves", fontsize=11)
+    return _save(fig, path, dpi)
+
+
+def draw_weights(Figure, images, vmax, total, path, dpi):
+    units = len(images)
+    cols = 8 if units <= 64 else 16
+    rows = math.ceil(units / cols)
+    tiles, corners = figures.mosaic(images, cols, gap=2)
+    fig = Figure(figsize=(0.9 * cols + 1.9, 0.9 * rows + 1.3), layout="constrained")
+    ax = fig.add_subplot()
+    from matplotlib import colormaps
+    # 192 shades of the diverging map (indistinguishable from 256) leave room in an
+    # 8-bit palette for 64 greys (text, edges, the gaps): the PNG is a third the size.
+    cmap = colormaps["RdBu_r"].resampled(192).with_extremes(bad="0.45")
+    greys = np.repeat(np.linspace(0, 255, 64).round().astype(np.uint8)[:, None], 3, axis=1)
+    palette = np.concatenate([(cmap(np.arange(192)) * 255).round().astype(np.uint8)[:, :3], greys])
+    im = ax.imshow(tiles, cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    side = images.shape[1]
+    ax.set_yticks([corners[r * cols][0] + side / 2 - 0.5 for r in range(rows)],
+                  [f"{r * cols + 1}–{min(units, (r + 1) * cols)}" for r in range(rows)], fontsize=8)
+    ax.set_xticks([])
+    ax.set_ylabel("hidden units, row by row (left to right)")
+    cbar = fig.colorbar(im, ax=ax, shrink=0.7, aspect=30)
+    cbar.set_label("weight (red: ink here raises the unit; blue: lowers it; white: 0)", fontsize=8)
+    shown = f"the first {units} of {total}" if units < total else f"all {total}"
+    fig.suptitle(f"First layer W1: {shown} hidden units, each column of W1 as a 28×28 image\n"
+                 "(what each unit looks for). The speckle is left from the random start: "
+                 "the gradient Xᵀ·δ₁\nmoves a pixel's weights only when that pixel has ink, "
+                 "so rarely inked pixels keep their initial values", fontsize=9)
+    return _save(fig, path, dpi, palette)
+
+
+def draw_confusion(Figure, m, accuracy, class_names, dataset_name, path, dpi):
+    from matplotlib.colors import LogNorm
+    n = m.shape[0]
+    fig = Figure(figsize=(7.6, 6.6), layout="constrained")
+    ax = fig.subplots()
+    shown = np.ma.masked_equal(m, 0)
+    im = ax.imshow(shown, cmap="Blues", norm=LogNorm(vmin=1, vmax=max(2, int(m.max()))))
+    for i in range(n):
+        for j in range(n):
+            if m[i, j]:
+                dark = m[i, j] > math.sqrt(max(2, m.max()))
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8 if m[i, j] < 1000 else 7,
+                        color="white" if dark else "black", fontweight="bold" if i == j else "normal")
+    ax.set_xticks(range(n), class_names, rotation=45 if len(max(class_names, key=len)) > 2 else 0)
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    cbar = fig.colorbar(ax.images[0], ax=ax, shrink=0.8)
+    cbar.set_label("test samples (log scale; blank: none)")
+    ax.set_title(f"Confusion matrix on the {int(m.sum()):,} {dataset_name} test samples — "
+                 f"accuracy {100 * accuracy:.2f}%\nrow = true class, column = prediction; "
+                 "off the diagonal: mistakes", fontsize=10)
+    del im
+    return _save(fig, path, dpi)
+
+
+def draw_mistakes(Figure, idx, images, true, pred, total_wrong, n_test, class_names, path, dpi):
+    k = len(idx)
+    cols = min(8, max(1, k))
+    rows = max(1, math.ceil(k / cols))
+    fig = Figure(figsize=(1.3 * cols + 0.4, 1.55 * rows + 0.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for j, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if j >= k:
+            ax.set_axis_off()
+            continue
+        ax.imshow(images[j], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(f"{class_names[true[j]]} → {class_names[pred[j]]}", fontsize=9, pad=2,
+                     color="#b30000")
+        ax.set_xlabel(f"#{idx[j]}", fontsize=7, labelpad=1)
+    if k == 0:
+        axes[0].text(0.5, 0.5, "no misclassified samples", ha="center", va="center")
+    fig.suptitle(f"{total_wrong:,} of the {n_test:,} test samples are misclassified; the first {k}, "
+                 "in test-set order\nabove each: true → predicted class; below: its index in the "
+                 "test set", fontsize=10)
+    return _save(fig, path, dpi)
+
+
+def draw_gradcheck(Figure, data, sizes, samples, path, dpi):
+    names = data["parameters"]
+    x = np.arange(len(names))
+    fig = Figure(figsize=(max(7.5, 1.3 * len(names) + 3), 4.8), layout="constrained")
+    ax = fig.subplots()
+    width = 0.27
+    series = (("pure", "pure.backward()", "#3182bd", -width),
+              ("native", "native.backward() (float64, C)", "#31a354", 0.0),
+              ("chapter_bias", "the chapter's ∂L/∂b = mean(δ)", "#de2d26", width))
+    for key, label, color, dx in series:
+        vals, drawn = data[key], data[key + "_drawn"]
+        ok = ~np.isnan(vals)
+        ax.bar(x[ok] + dx, drawn[ok], width, color=color, label=label)
+        for xi, v, d in zip(x[ok] + dx, vals[ok], drawn[ok]):
+            ax.annotate("0" if v == 0 else (f"{v:.2g}" if v >= 1e-3 else _sci(v)), (xi, d), textcoords="offset points",
+                        xytext=(0, 3), ha="center", va="bottom", fontsize=7, rotation=90)
+    thr = data["threshold"]
+    if np.ndim(thr) == 0:
+        ax.axhline(thr, color="black", linestyle="--", linewidth=1,
+                   label=f"pass below {_sci(thr)} (this project, float64)")
+    else:
+        ax.step(np.append(x, x[-1] + 1) - 0.5, np.append(thr, thr[-1]), where="post",
+                color="black", linestyle="--", linewidth=1, label="pass below (per parameter)")
+    ax.axhline(1e-5, color="0.5", linestyle=":", linewidth=1, label="the chapter's bound: 1e-5")
+    ax.set_yscale("log")
+    drawn = np.concatenate([data[k + "_drawn"] for k in ("pure", "native", "chapter_bias")])
+    ax.set_ylim(min(1e-13, np.nanmin(drawn) / 10), 50)
+    ax.set_xticks(x, names)
+    ax.set_xlabel("parameter (W1, b1: the first layer, as in the chapter)")
+    ax.set_ylabel("largest relative error |a − n| / (|a| + |n|)\n(log scale)")
+    ax.set_title(f"Exercise 3: backward() against the numerical gradient — "
+                 f"{'→'.join(map(str, sizes))} network, {samples} samples\n"
+                 f"the chapter's mean(δ) makes each bias gradient N = {samples} times too small: "
+                 f"relative error (N−1)/(N+1) = {(samples - 1) / (samples + 1):.2g}", fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8)
+    ax.grid(True, axis="y", which="major", alpha=0.3)
+    return _save(fig, path, dpi)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m native.plot", description="Pictures of a training run, as PNG files.\n\n" + __doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="The test-set figures (confusion, mistakes) read the test set like\n"
+               "`python -m native.evaluate`: --data-dir, the cache, then the usual sources.\n"
+               "A checkpoint without a training history still gets the other figures.\n"
+               "Exit status: 0 when every figure that can be drawn was drawn, 1 when the\n"
+               "test set could not be read, 2 on bad arguments or an unusable checkpoint.")
+    a = p.add_argument
+    a("checkpoint", help="a file written by `python -m native.train --save PATH`")
+    a("--out", metavar="DIR", default="figures", help="folder for the PNG files, made if missing "
+      "(default: figures)")
+    a("--only", nargs="+", choices=FIGURES, metavar="NAME",
+      help=f"draw only these: {', '.join(FIGURES)} (default: all)")
+    a("--dpi", type=int, default=100, help="resolution, 50–300 dots per inch (default: 100)")
+    a("--mistakes", type=int, default=32, metavar="N",
+      help="misclassified samples to show, 1–200 (default: 32)")
+    a("--units", type=int, default=64, metavar="N",
+      help="hidden units of the first layer to show, 1–256 (default: 64)")
+    a("--smooth", type=int, metavar="N",
+      help="batches per point of the smoothed loss curve (default: ~1/50 of the run, at most 200)")
+    a("--dataset", choices=["mnist", "fashion"], help="test set (default: the checkpoint's)")
+    a("--data-dir", metavar="DIR", help="a folder holding the four IDX files")
+    a("--offline", action="store_true",
+      help="use only --data-dir and the cache: no mirrors, no package index")
+    return p
+
+
+def check_args(p, args):
+    for name, lo, hi in (("dpi", 50, 300), ("mistakes", 1, 200), ("units", 1, 256)):
+        v = getattr(args, name)
+        if not lo <= v <= hi:
+            p.error(f"--{name} must be between {lo} and {hi}, got {v}")
+    if args.smooth is not None and args.smooth < 1:
+        p.error(f"--smooth must be at least 1 batch, got {args.smooth}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        p.error(f"--out {args.out} is a file, expected a folder")
+
+
+def _predictions(ckpt, images):
+    from .engine import Engine
+    weights = [w.copy() for w in ckpt.weights]
+    biases = [b.copy() for b in ckpt.biases]
+    return Engine(weights, biases, batch_size=256).predict(images).astype(np.int64)
+
+
+def make_figures(ckpt, out, *, dataset=None, only=FIGURES, dpi=100, mistakes=32, units=64,
+                 smooth=None, gradcheck=None):
+    """Draws the figures of `ckpt` into folder `out`.
+
+    dataset: a native.data.Dataset for the test-set figures (None: they are
+    skipped); gradcheck: exercise 3's errors (None: computed here).
+    Returns (written paths, {figure: why it was not drawn}).
+    """
+    _, Figure = _matplotlib()
+    import matplotlib.style
+    os.makedirs(out, exist_ok=True)
+    written, missing = [], {}
+    path = lambda name: os.path.join(out, FILE_NAMES[name])
+    # the default style: the same pictures whatever the user's matplotlibrc says
+    with matplotlib.style.context("default"):
+        if "curves" in only:
+            try:
+                curves = figures.curve_data(figures.history_of(ckpt), smooth, ckpt.epoch)
+                written.append(draw_curves(Figure, curves, path("curves"), dpi, _run_title(ckpt)))
+            except figures.MissingData as e:
+                missing["curves"] = str(e)
+        if "weights" in only:
+            try:
+                imgs, vmax, total = figures.first_layer_images(ckpt.weights[0], units)
+                written.append(draw_weights(Figure, imgs, vmax, total, path("weights"), dpi))
+            except figures.MissingData as e:
+                missing["weights"] = str(e)
+        if any(f in only for f in NEEDS_TEST_SET):
+            if dataset is None:
+                for f in NEEDS_TEST_SET:
+                    if f in only:
+                        missing[f] = "no test set"
+            else:
+                labels = np.asarray(dataset.test_labels, dtype=np.int64)
+                pred = _predictions(ckpt, dataset.test_images)
+                names = FASHION_CLASSES if dataset.name == "fashion" else [str(k) for k in range(10)]
+                pretty = "Fashion-MNIST" if dataset.name == "fashion" else "MNIST"
+                if "confusion" in only:
+                    m, acc = figures.confusion_data(labels, pred, ckpt.sizes[-1])
+                    written.append(draw_confusion(Figure, m, acc, names, pretty, path("confusion"), dpi))
+                if "mistakes" in only:
+                    idx, imgs, true, predicted, total = figures.mistakes(dataset.test_images, labels,
+                                                                         pred, mistakes)
+                    written.append(draw_mistakes(Figure, idx, imgs, true, predicted, total, len(labels),
+                                                 names, path("mistakes"), dpi))
+        if "gradcheck" in only:
+            if gradcheck is None:
+                from .gradcheck import exercise3_errors
+                gradcheck = exercise3_errors(GRADCHECK_SIZES, GRADCHECK_SAMPLES)
+            data = figures.gradcheck_data(gradcheck)
+            written.append(draw_gradcheck(Figure, data, GRADCHECK_SIZES, GRADCHECK_SAMPLES,
+                                          path("gradcheck"), dpi))
+    return written, missing
+
+
+def main(argv=None):
+    p = build_parser()
+    args = p.parse_args(argv)
+    check_args(p, args)
+    try:
+        _matplotlib()
+    except MatplotlibMissing as e:
+        p.exit(2, f"error: {e}\n")
+    try:
+        ckpt = ckpt_mod.load(args.checkpoint)
+    except CheckpointError as e:
+        p.exit(2, f"error: {e}\n")
+    if ckpt.sizes[0] != 784 or ckpt.sizes[-1] != 10:
+        p.exit(2, f"error: checkpoint {args.checkpoint} is a {'→'.join(map(str, ckpt.sizes))} network; "
+                  "these pictures need 784 inputs (28×28 pixels) and 10 outputs (classes)\n")
+    only = tuple(args.only or FIGURES)
+
+    dataset, data_error = None, None
+    if any(f in only for f in NEEDS_TEST_SET):
+        from . import data
+        name = args.dataset or ckpt.config.get("dataset", "mnist")
+        try:
+            dataset = data.load(name, args.data_dir, mirrors=not args.offline, registry=not args.offline)
+        except data.DataError as e:
+            data_error = str(e).splitlines()[0]
+    try:
+        written, missing = make_figures(ckpt, args.out, dataset=dataset, only=only, dpi=args.dpi,
+                                        mistakes=args.mistakes, units=args.units, smooth=args.smooth)
+    except OSError as e:
+        p.exit(1, f"error: cannot write to {args.out}: {e.strerror or e}\n")
+    for path in written:
+        print(path)
+    for name, why in missing.items():
+        if why == "no test set" and data_error:
+            why = f"the test set could not be read: {data_error}"
+        print(f"not drawn: {FILE_NAMES[name]} — {why}", file=sys.stderr)
+    return 1 if data_error else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
