@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from test_data_support import (  # noqa: F401  (fixtures are used by name)
-    data, fake_mnist, idx_bytes, isolated_environment, sha, write_dir)
+    InflationMeter, data, fake_mnist, gzip_bomb, idx_bytes, idx_header, isolated_environment,
+    sha, write_dir)
 
 
 def test_read_idx_returns_uint8_array_with_the_header_dimensions(tmp_path):
@@ -120,3 +121,30 @@ def test_idx_format_error_is_both_a_data_error_and_a_value_error():
     assert issubclass(data.IdxFormatError, data.DataError)
     assert issubclass(data.IdxFormatError, ValueError)
     assert issubclass(data.DataError, RuntimeError)
+
+
+# ----------------------------------------------------------------------------
+# Decompression bombs: the reader knows the size before it inflates
+# ----------------------------------------------------------------------------
+
+def test_a_header_claiming_more_than_max_bytes_is_refused_before_the_body_is_inflated(
+        monkeypatch):
+    # 2 GiB of content in about 2 MB of gzip; the header says so honestly.
+    bomb = gzip_bomb(idx_header(2_739_147, 28, 28), 2_147_491_264)
+    meter = InflationMeter(monkeypatch, limit=1 << 20)
+    with pytest.raises(data.IdxFormatError,
+                       match=r"header claims 2739147×28×28 = 2147491264 bytes, "
+                             r"but this file has at most 7840016"):
+        data.read_idx(bomb, max_bytes=7_840_016)
+    assert meter.inflated == 16  # the header, nothing more
+
+
+def test_trailing_bytes_after_the_body_are_counted_only_up_to_a_limit(monkeypatch):
+    # A well-formed 5-label file followed by 2 GiB of zeros, gzipped.
+    bomb = gzip_bomb(idx_bytes(np.arange(5)), 2 << 30)
+    meter = InflationMeter(monkeypatch, limit=4 << 20)
+    with pytest.raises(data.IdxFormatError,
+                       match=r"expected 13 bytes for 5, got more than 1048589 "
+                             r"\(more than 1048576 trailing bytes\)"):
+        data.read_idx(bomb)
+    assert meter.inflated <= 13 + (1 << 20) + 1

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from test_data_support import (  # noqa: F401  (fixtures are used by name)
-    NAMES, FakeSource, assert_same_arrays, checksums, data, fake_mnist, forbid,
-    isolated_environment, mirrors, registry, sha, synthetic_files, write_dir)
+    NAMES, FakeSource, InflationMeter, assert_same_arrays, checksums, data, fake_mnist, forbid,
+    gzip_bomb, idx_header, isolated_environment, mirrors, registry, sha, synthetic_files,
+    write_dir)
 
 
 def test_data_dir_with_plain_or_gzipped_files_is_read(tmp_path, fake_mnist, monkeypatch):
@@ -242,3 +243,125 @@ def test_images_are_flat_read_only_uint8_views_of_the_file_buffer(tmp_path, fake
         assert labels.shape == (n,) and labels.dtype == np.uint8
     with pytest.raises(ValueError):
         ds.train_images[0, 0] = 1
+
+
+# ----------------------------------------------------------------------------
+# Decompression bombs where the files are read
+# ----------------------------------------------------------------------------
+
+BOMB_HEADERS = {
+    # the header claims 2 GiB of images: refused at the header
+    "claims 2 GiB": (idx_header(2_739_147, 28, 28), "but this file has at most 47040016"),
+    # the header is the canonical one, the content goes on for 2 GiB: refused
+    # after the body and 1 MiB of tail
+    "canonical header": (idx_header(60_000, 28, 28), "more than 1048576 trailing bytes"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BOMB_HEADERS))
+def test_a_gzip_bomb_in_the_cache_is_refused_without_inflating_it(
+        tmp_path, fake_mnist, monkeypatch, capsys, kind):
+    header, problem = BOMB_HEADERS[kind]
+    cache = write_dir(tmp_path / "cache", {k: v for k, v in fake_mnist.items()
+                                           if k != "train-images-idx3-ubyte"})
+    bomb = gzip_bomb(header, 2 << 30)  # 2 GiB of content, about 2 MB on disk
+    assert len(bomb) < 3 << 20
+    (cache / "train-images-idx3-ubyte.gz").write_bytes(bomb)
+    fake_mirrors = FakeSource(fake_mnist)
+    monkeypatch.setattr(mirrors, "fetch", fake_mirrors)
+    meter = InflationMeter(monkeypatch, limit=64 << 20)  # the canonical file is 47 MB
+    ds = data.load("mnist", cache_dir=cache)
+    assert fake_mirrors.calls == [["train-images-idx3-ubyte"]]  # refused, fetched again
+    assert_same_arrays(ds, fake_mnist)
+    assert meter.inflated <= 47_040_016 + (1 << 20) + 1
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte.gz" in err and problem in err
+
+
+def test_a_gzip_bomb_in_a_named_data_dir_is_an_error_without_inflating_it(
+        tmp_path, fake_mnist, monkeypatch):
+    directory = write_dir(tmp_path / "d", {k: v for k, v in fake_mnist.items()
+                                           if k != "t10k-labels-idx1-ubyte"})
+    (directory / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip_bomb(idx_header(2_147_483_000), 2_147_483_008))
+    meter = InflationMeter(monkeypatch, limit=1 << 20)
+    with pytest.raises(data.DataError, match="but this file has at most 10008"):
+        data.load("mnist", directory)
+    assert meter.inflated == 8  # the labels' header, nothing more
+
+
+def test_writing_stops_at_max_bytes_and_closes_the_source(tmp_path):
+    produced, closed = [], []
+
+    def endless():
+        try:
+            while True:
+                produced.append(1 << 16)
+                yield b"\0" * (1 << 16)
+        finally:
+            closed.append(True)
+
+    dest = tmp_path / "t10k-labels-idx1-ubyte"
+    with pytest.raises(data.ChecksumError, match="more than the 10008 bytes"):
+        checksums.atomic_write(dest, endless(), "0" * 64, max_bytes=10_008)
+    assert len(produced) == 1 and closed == [True]
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------
+# Directories that exist but cannot be read: one line, no traceback
+# ----------------------------------------------------------------------------
+
+@pytest.fixture
+def deny(monkeypatch):
+    """deny(path): from now on, os.stat of ``path`` or anything below it fails
+    with EACCES, as it does for a user without search permission on it (the
+    tests run as root too, where chmod would not stop the test process; the
+    command-line tests in test_data_cli.py do it for real)."""
+    denied = []
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        p = os.fspath(path)
+        for d in denied:
+            if p == d or p.startswith(d + os.sep):
+                raise PermissionError(13, "Permission denied", p)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    return lambda path: denied.append(str(path))
+
+
+def test_an_unreadable_data_dir_is_one_line_naming_it(tmp_path, fake_mnist, deny):
+    directory = write_dir(tmp_path / "d", fake_mnist)
+    deny(directory / "train-images-idx3-ubyte")  # what no search permission does
+    deny(directory / "train-images-idx3-ubyte.gz")
+    with pytest.raises(data.DataError) as info:
+        data.load("mnist", directory, cache_dir=tmp_path / "cache")
+    assert str(info.value) == (f"data directory {directory} cannot be read: Permission "
+                               f"denied (fix its permissions, or name another with --data-dir)")
+
+
+@pytest.mark.parametrize("where", ["cache", "its parent"])
+def test_an_unreadable_cache_is_one_line_naming_it_and_the_fix(tmp_path, fake_mnist, deny,
+                                                               monkeypatch, where):
+    cache = write_dir(tmp_path / "xdg" / "backprop-ch5" / "mnist", fake_mnist)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(mirrors, "fetch", forbid("mirrors"))
+    deny(cache / "train-images-idx3-ubyte" if where == "cache" else cache.parent)
+    with pytest.raises(data.DataError) as info:
+        data.load("mnist")
+    message = str(info.value)
+    assert message.startswith(f"cache directory {cache} cannot be read: Permission denied")
+    assert "XDG_CACHE_HOME" in message and "--cache-dir" in message
+    assert "\n" not in message
+
+
+def test_an_unreadable_file_in_the_cache_is_reported_not_raised(tmp_path, fake_mnist, deny,
+                                                                monkeypatch, capsys):
+    cache = write_dir(tmp_path / "cache", fake_mnist)
+    deny(cache / "t10k-labels-idx1-ubyte")
+    monkeypatch.setattr(mirrors, "fetch", FakeSource(fake_mnist, fail=data.SourceUnavailable("offline")))
+    monkeypatch.setattr(registry, "fetch", FakeSource(fake_mnist, fail=data.SourceUnavailable("offline")))
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte: cannot be read: Permission denied"):
+        data.load("mnist", cache_dir=cache)

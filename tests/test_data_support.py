@@ -138,3 +138,39 @@ def assert_same_arrays(ds, files):
     np.testing.assert_array_equal(ds.test_images,
                                   arr("t10k-images-idx3-ubyte").reshape(-1, 784))
     np.testing.assert_array_equal(ds.test_labels, arr("t10k-labels-idx1-ubyte"))
+
+
+def gzip_bomb(header: bytes, total: int, member: int = 32 << 20) -> bytes:
+    """A gzip file whose content is ``header`` then zeros, ``total`` bytes in
+    all, in about total/1000 bytes: members of ``member`` zeros each, compressed
+    once and repeated (a gzip reader reads concatenated members as one file)."""
+    zeros = gzip.compress(b"\0" * member, compresslevel=9)
+    first = gzip.compress(header)
+    count, rest = divmod(total - len(header), member)
+    return first + zeros * count + gzip.compress(b"\0" * rest)
+
+
+def idx_header(*dims) -> bytes:
+    return bytes([0, 0, 8, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+
+
+class InflationMeter:
+    """Counts the bytes every gzip.GzipFile hands out and fails the test once
+    they pass ``limit``. Each read is capped at 1 MiB, so a reader that would
+    inflate a bomb is stopped after ``limit`` bytes, not after gigabytes (the
+    readers loop on short reads, as they must)."""
+
+    def __init__(self, monkeypatch, limit):
+        self.limit, self.inflated = limit, 0
+        real_read = gzip.GzipFile.read
+
+        def read(stream, size=-1):
+            if size is None or size < 0 or size > 1 << 20:
+                size = 1 << 20
+            out = real_read(stream, size)
+            self.inflated += len(out)
+            if self.inflated > self.limit:
+                raise AssertionError(f"inflated more than {self.limit} bytes")
+            return out
+
+        monkeypatch.setattr(gzip.GzipFile, "read", read)

@@ -138,7 +138,12 @@ def read_idx_stream(stream, name: str, hasher=None,
             raise IdxFormatError(
                 f"{name}: expected {expected} bytes for {dims_text(dims)}, "
                 f"got {got} (truncated)")
-        extra = len(stream.read(TRAILING_COUNT_LIMIT + 1))
+        extra = 0
+        while extra <= TRAILING_COUNT_LIMIT:
+            chunk = stream.read(TRAILING_COUNT_LIMIT + 1 - extra)
+            if not chunk:
+                break
+            extra += len(chunk)
         if extra:
             count = (f"{expected + extra}" if extra <= TRAILING_COUNT_LIMIT
                      else f"more than {expected + TRAILING_COUNT_LIMIT}")
