@@ -3,12 +3,13 @@
 import gzip
 import http.server
 import threading
+import zlib
 
 import pytest
 
 from test_data_support import (  # noqa: F401  (fixtures are used by name)
-    NAMES, assert_same_arrays, data, fake_mnist, forbid, isolated_environment, mirrors,
-    registry)
+    NAMES, assert_same_arrays, data, fake_mnist, forbid, idx_header, isolated_environment,
+    mirrors, registry)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -68,3 +69,56 @@ def test_an_unreachable_mirror_is_given_up_and_not_asked_again(tmp_path, fake_mn
     with pytest.raises(data.SourceUnavailable, match="no mirror served train-images"):
         mirrors.fetch(tmp_path, NAMES, "mnist", False, timeout=2)
     assert len(calls) == 1, "a mirror that refused once is not asked for the other files"
+
+
+def _single_member_gzip_of_zeros(header: bytes, total: int) -> bytes:
+    """One gzip stream (as a mirror serves it) of ``header`` then zeros."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [z.compress(header)]
+    block = b"\0" * (1 << 20)
+    left = total - len(header)
+    while left > 0:
+        out.append(z.compress(block[:min(left, len(block))]))
+        left -= len(block)
+    out.append(z.flush())
+    return b"".join(out)
+
+
+class _CountingInflater:
+    """A zlib decompressor that counts what it produces and fails the test
+    past ``limit`` bytes (so a reader that would inflate a bomb stops early)."""
+
+    def __init__(self, real, counter, limit):
+        self._real, self._counter, self._limit = real, counter, limit
+
+    def _count(self, out):
+        self._counter[0] += len(out)
+        if self._counter[0] > self._limit:
+            raise AssertionError(f"inflated more than {self._limit} bytes")
+        return out
+
+    def decompress(self, data, max_length=0):
+        return self._count(self._real.decompress(data, max_length))
+
+    def flush(self, *args):
+        return self._count(self._real.flush(*args))
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_a_mirror_serving_a_gzip_bomb_is_refused_at_the_canonical_size(
+        tmp_path, fake_mnist, monkeypatch, local_mirror):
+    url, files = local_mirror
+    # 256 MiB of content in a quarter of a megabyte, for a 10,008-byte file.
+    files["/bomb/t10k-labels-idx1-ubyte.gz"] = _single_member_gzip_of_zeros(
+        idx_header(268_435_448), 256 << 20)
+    monkeypatch.setattr(mirrors, "MIRRORS", (f"{url}/bomb/",))
+    inflated, real = [0], zlib.decompressobj
+    monkeypatch.setattr(zlib, "decompressobj",
+                        lambda *a: _CountingInflater(real(*a), inflated, 4 << 20))
+    with pytest.raises(data.SourceUnavailable,
+                       match=r"no mirror served t10k-labels-idx1-ubyte: .*more than the 10008 bytes"):
+        mirrors.fetch(tmp_path, ["t10k-labels-idx1-ubyte"], "mnist", False, timeout=5)
+    assert inflated[0] <= 10_008 + mirrors.INFLATE_CHUNK
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary file
