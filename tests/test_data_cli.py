@@ -114,3 +114,14 @@ def test_an_unreadable_data_or_cache_directory_is_one_line_for_every_command(
     proc = subprocess.run([sys.executable, *argv], preexec_fn=preexec, env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     _one_line_error(proc, locked)
+
+
+def test_ctrl_c_while_loading_is_one_line_and_exit_130(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load", interrupted)
+    assert cli.main(["--offline"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("interrupted")
