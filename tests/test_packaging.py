@@ -12,6 +12,7 @@ and cffi) and several minutes of compiling on a busy 2-core machine, so it
 runs only when BACKPROP_BUILD_TEST=1 (CI sets it).
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -65,6 +66,8 @@ def _warnings(log: str):
                     reason="builds sdist + wheel (package index, minutes of compiling): "
                            "set BACKPROP_BUILD_TEST=1")
 def test_sdist_and_wheel_build_without_warnings_and_the_wheel_trains_outside_the_tree(tmp_path):
+    if importlib.util.find_spec("build") is None:
+        pytest.fail("BACKPROP_BUILD_TEST=1 needs the build frontend: python -m pip install build")
     dist = tmp_path / "dist"
     proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
                           capture_output=True, text=True, timeout=1800)
