@@ -120,6 +120,15 @@ const struct bp_path *bp_active_path(void)
     return bp_paths[i].path;
 }
 
+const struct bp_path *bp_runnable_path(int i)
+{
+    for (int j = 0; j < BP_N_PATHS; ++j)
+        if (!bp_paths[j].cpu_has || bp_paths[j].cpu_has())
+            if (i-- == 0)
+                return bp_paths[j].path;
+    return NULL;
+}
+
 const char *bp_simd_path(void)
 {
     return bp_active_path()->name;
