@@ -74,7 +74,7 @@ ffibuilder.set_source(
     + 'static const char *bp_build_hash(void) { return "%s"; }\n' % HASHES,
     sources=[_rel(s) for s in sources],
     include_dirs=[_rel(CSRC)],
-    extra_compile_args=["-O3", "-std=c99", "-fno-trapping-math"] + omp,
+    extra_compile_args=["-O3", "-std=c99", "-fno-trapping-math", "-ffp-contract=off"] + omp,
     extra_link_args=omp,
 )
 

@@ -41,9 +41,9 @@ int bp_output_delta_f64(int64_t M, int64_t N, const double *p, const double *y, 
 int bp_softmax_xent_delta_f64(int64_t M, int64_t N, const double *z, const int32_t *labels, double *p, double *delta, double *loss);
 int bp_gather_scale_f64(int64_t B, int64_t D, const uint8_t *images, int64_t n_images, const int64_t *idx, double scale, double *out);
 
-/* The code path actually used: "avx512" (matmul and sparse.h in AVX-512, the rest AVX2), "avx2-fma" or "generic"; chosen once at the first call from the CPU; BACKPROP_FORCE_GENERIC=1 forces "generic", BACKPROP_NO_AVX512=1 caps it at "avx2-fma". */
+/* The code path actually used: "avx512" (matmul and sparse.h in AVX-512, the rest AVX2), "avx2-fma", "neon" (arm64) or "generic"; chosen once at the first call from the CPU (kernels_select.c); BACKPROP_FORCE_GENERIC=1 forces "generic", BACKPROP_NO_AVX512=1 caps it at "avx2-fma". */
 const char *bp_simd_path(void);
-/* The same choice as a number: 0 generic, 1 avx2-fma, 2 avx512. */
+/* The same choice as a number: 0 generic, 1 avx2-fma, 2 avx512, 3 neon. */
 int bp_simd_level(void);
 /* omp_get_max_threads(), or 1 when built without OpenMP. */
 int bp_openmp_threads(void);

@@ -1,6 +1,6 @@
 /* sparse.c — the sparse first layer of sparse.h: building a sparse image set, the
-   argument checks, and the generic, AVX2 or AVX-512 body of sparse_impl.inc on the
-   path kernels.c chose (bp_simd_level).
+   argument checks, and a call to the chosen path's kernels (sparse_impl.inc, compiled
+   by each kernels_<isa>.c file; kernels_select.c chooses).
 
    Why it pays: the dense first layer of an MNIST epoch multiplies 64x784 batches
    whose entries are ~81 % zero. Skipping them is exact: a skipped term is 0·w = 0
@@ -14,79 +14,10 @@
 
 #include "kernels.h"
 #include "sparse.h"
+#include "kernels_paths.inc"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SP_X86 1
-#include <immintrin.h>
-#else
-#define SP_X86 0
-#endif
-
-/* Rows of W in one tile (64 rows of 64 floats = 16 KB: in L1 on any x86), and
-   the batch rows handled per pass over the tiles (bounds a stack array). */
-#define SP_KT 64
-#define SP_ROWS 256
-
-/* Instantiations: each path for float and double (see sparse_impl.inc). */
-#define TP generic
-#define T float
-#define TS f32
-#include "sparse_impl.inc"
-#define T double
-#define TS f64
-#include "sparse_impl.inc"
-#undef TP
-
-#if SP_X86
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#define TP avx2
-#define T float
-#define TS f32
-#define V __m256
-#define VP _mm256
-#define VS ps
-#include "sparse_impl.inc"
-#define T double
-#define TS f64
-#define V __m256d
-#define VP _mm256
-#define VS pd
-#include "sparse_impl.inc"
-#undef TP
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma")
-#define TP avx512
-#define T float
-#define TS f32
-#define V __m512
-#define VP _mm512
-#define VS ps
-#include "sparse_impl.inc"
-#define T double
-#define TS f64
-#define V __m512d
-#define VP _mm512
-#define VS pd
-#include "sparse_impl.inc"
-#undef TP
-#pragma GCC pop_options
-
-#define SP_CALL(name, TS_, ...)                                                      \
-    do {                                                                             \
-        const int level_ = bp_simd_level();                                          \
-        if (level_ == 2)                                                             \
-            name##_##TS_##_avx512(__VA_ARGS__);                                      \
-        else if (level_ == 1)                                                        \
-            name##_##TS_##_avx2(__VA_ARGS__);                                        \
-        else                                                                         \
-            name##_##TS_##_generic(__VA_ARGS__);                                     \
-    } while (0)
-#else
-#define SP_CALL(name, TS_, ...) name##_##TS_##_generic(__VA_ARGS__)
-#endif
+/* the chosen path's sparse kernel (kernels_paths.inc) */
+#define SP_CALL(name, TS_, ...) (bp_active_path()->name##_##TS_(__VA_ARGS__))
 
 #define SP_CHECK(cond) do { if (!(cond)) return BP_EINVAL; } while (0)
 

@@ -1,0 +1,149 @@
+/* kernels_select.c — the one place that chooses the SIMD path: a table of the paths
+   this build has, best first, each with the CPU test it needs; the first whose test
+   passes is used, decided once at the first call.  BACKPROP_FORCE_GENERIC=1 takes
+   the portable path; a path's own switch (BACKPROP_NO_AVX512=1) skips it.  Adding a
+   target = its kernels_<isa>.c file and one line below. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "kernels_paths.inc"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---------------------------------------------------------------------------
+   x86-64 CPU features, with the OS's consent (XCR0: the OS saves the vector
+   registers on a context switch), by CPUID itself: GCC, clang and mingw-w64
+   through <cpuid.h>, MSVC through __cpuidex/_xgetbv (no GCC builtins needed). */
+#if BP_HAVE_X86_SIMD
+#if BP_MSVC
+#include <intrin.h>
+static void cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+    int x[4];
+    __cpuidex(x, (int)leaf, (int)sub);
+    r[0] = (unsigned)x[0], r[1] = (unsigned)x[1], r[2] = (unsigned)x[2], r[3] = (unsigned)x[3];
+}
+static uint64_t xgetbv0(void) { return _xgetbv(0); }
+#else
+#include <cpuid.h>
+static void cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+}
+static uint64_t xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+/* leaf 1 ECX: FMA (bit 12), OSXSAVE (27), AVX (28); leaf 7 EBX: AVX2 (5), AVX-512F (16) */
+static int cpu_has(int avx512)
+{
+    unsigned r[4];
+    cpuid(0, 0, r);
+    if (r[0] < 7)
+        return 0;
+    cpuid(1, 0, r);
+    const unsigned ecx1 = r[2];
+    if (!(ecx1 >> 12 & 1) || !(ecx1 >> 27 & 1) || !(ecx1 >> 28 & 1))
+        return 0;
+    cpuid(7, 0, r);
+    const unsigned ebx7 = r[1];
+    const uint64_t xcr0 = xgetbv0();
+    if (!(ebx7 >> 5 & 1) || (xcr0 & 0x6) != 0x6)            /* AVX2; XMM and YMM state */
+        return 0;
+    return !avx512 || ((ebx7 >> 16 & 1) && (xcr0 & 0xE6) == 0xE6); /* + opmask, ZMM state */
+}
+static int cpu_has_avx2_fma(void) { return cpu_has(0); }
+static int cpu_has_avx512f(void) { return cpu_has(1); }
+#endif
+
+/* ---------------------------------------------------------------------------
+   The table.                                                                    */
+
+static const struct {
+    const struct bp_path *path;
+    int (*cpu_has)(void);       /* NULL: every CPU this file is compiled for */
+    const char *off_switch;     /* an environment variable that skips this path, or NULL */
+} bp_paths[] = {
+#if BP_HAVE_X86_SIMD
+    {&bp_path_avx512, cpu_has_avx512f, "BACKPROP_NO_AVX512"},
+    {&bp_path_avx2, cpu_has_avx2_fma, NULL},
+#endif
+#if BP_HAVE_NEON
+    {&bp_path_neon, NULL, NULL},        /* NEON is part of every arm64 CPU */
+#endif
+    {&bp_path_generic, NULL, NULL},     /* last: any CPU */
+};
+enum { BP_N_PATHS = sizeof bp_paths / sizeof bp_paths[0] };
+
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] && strcmp(v, "0") != 0;
+}
+
+static int choose(void)
+{
+    if (env_set("BACKPROP_FORCE_GENERIC"))
+        return BP_N_PATHS - 1;
+    for (int i = 0; i < BP_N_PATHS - 1; ++i)
+        if ((!bp_paths[i].off_switch || !env_set(bp_paths[i].off_switch))
+            && (!bp_paths[i].cpu_has || bp_paths[i].cpu_has()))
+            return i;
+    return BP_N_PATHS - 1;
+}
+
+/* Decided at the first call: a benign race (every thread computes the same answer;
+   the atomic load and store keep the index whole). */
+static int bp_chosen = -1;
+
+const struct bp_path *bp_active_path(void)
+{
+#if BP_MSVC
+    int i = *(volatile int *)&bp_chosen;    /* aligned int: read and written whole */
+    if (i < 0)
+        *(volatile int *)&bp_chosen = i = choose();
+#else
+    int i = __atomic_load_n(&bp_chosen, __ATOMIC_ACQUIRE);
+    if (i < 0) {
+        i = choose();
+        __atomic_store_n(&bp_chosen, i, __ATOMIC_RELEASE);
+    }
+#endif
+    return bp_paths[i].path;
+}
+
+const struct bp_path *bp_runnable_path(int i)
+{
+    for (int j = 0; j < BP_N_PATHS; ++j)
+        if (!bp_paths[j].cpu_has || bp_paths[j].cpu_has())
+            if (i-- == 0)
+                return bp_paths[j].path;
+    return NULL;
+}
+
+const char *bp_simd_path(void)
+{
+    return bp_active_path()->name;
+}
+
+int bp_simd_level(void)
+{
+    return bp_active_path()->level;
+}
+
+int bp_openmp_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
