@@ -61,6 +61,7 @@ import copy
 import importlib
 import importlib.util
 import inspect
+import math
 import os
 import random
 import sys
@@ -81,9 +82,12 @@ def relative_error(a, n, floor=FLOOR):
 
     |a − n| / max(floor, |a| + |n|): 0 when they agree, 1 when one is 0 and the
     other is not (or they have opposite signs), and scale-free in between.
+    A NaN or an infinity agrees with nothing: the error is then inf, so that
+    a gradient of NaNs can never pass (a NaN would lose every comparison).
     """
     a, n = float(a), float(n)
-    return abs(a - n) / max(floor, abs(a) + abs(n))
+    error = abs(a - n) / max(floor, abs(a) + abs(n))
+    return error if math.isfinite(error) and math.isfinite(a) and math.isfinite(n) else math.inf
 
 
 def max_relative_error(analytic, numerical, floor=FLOOR):
