@@ -407,3 +407,9 @@ def test_pure_relu_lets_nan_through_as_nan():
     from pure.network import relu
     assert math.isnan(relu(float("nan")))
     assert relu(-3.0) == 0.0 and relu(2.5) == 2.5
+
+
+def test_pure_and_native_draw_different_numbers_for_the_same_seed_as_their_docstrings_say():
+    W_pure, _ = pure.init_network([4, 5, 3], seed=0)
+    W_native, _ = native.init_network([4, 5, 3], seed=0)
+    assert not np.allclose(np.array(W_pure[0]), W_native[0])
