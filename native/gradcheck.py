@@ -18,6 +18,12 @@ Each parameter must pass three checks:
 * native float32 vs native float64, tensor-relative, ≤ 1e-4, so the float32
   kernels are held to account too.
 
+Entries whose ±ε nudge moves a hidden z across ReLU's kink are counted, not
+judged (there the numerical gradient measures neither slope). The chapter asks
+for a relative error below 1e-5 ("相对误差应小于 1e-5"); 1e-7 is stricter
+because a correct float64 backward lands near 1e-9, so the stricter bar costs
+a right answer nothing and catches smaller bugs.
+
 With ``--backward module:function`` a student's own backward — written with
 NumPy as the chapter's is — is checked against the same numerical gradient:
 it is called as ``backward(activations, pre_activations, weights, y_onehot)``

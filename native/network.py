@@ -97,8 +97,9 @@ def init_network(sizes, seed=0, dtype=np.float64):
     """He initialisation: Wᵢ ~ N(0, 2/nᵢ) of shape (nᵢ, nᵢ₊₁), bᵢ = 0 of shape (1, nᵢ₊₁).
 
     The standard deviation √(2/nᵢ) keeps the variance of the ReLU activations
-    roughly constant from layer to layer. Seeded: the same `seed` gives the
-    same network.
+    roughly constant from layer to layer. Seeded: the same `seed` (an int ≥ 0)
+    gives the same network — drawn from NumPy's generator, so not the same
+    numbers as ``pure.init_network`` with that seed.
     """
     sizes = list(sizes) if isinstance(sizes, (list, tuple)) else sizes
     if (not isinstance(sizes, list) or len(sizes) < 2

@@ -33,7 +33,10 @@ def init_network(sizes, seed=0):
 
     ``sizes`` is [n₀, n₁, …, n_L], e.g. [784, 64, 32, 10]. All draws come from
     one ``random.Random(seed)``, layer by layer, row by row, so a seed always
-    gives the same network. Returns ``(weights, biases)``.
+    gives the same network. (``native.init_network`` draws from NumPy's
+    generator instead: the same seed gives other numbers there. To compare the
+    two, build the network once and convert it, as ``pure.gradcheck`` does.)
+    ``seed`` is an int ≥ 0. Returns ``(weights, biases)``.
     """
     checks.check_sizes(sizes)
     checks.check_seed(seed)

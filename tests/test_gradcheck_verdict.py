@@ -129,3 +129,15 @@ def test_native_numerical_gradient_refuses_float32_naming_the_argument():
         import native
         native.numerical_gradient(lambda: float(param.sum()), param)
     assert (param == 1).all()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_gradient_of_nan_or_inf_never_passes(bad):
+    assert relative_error(bad, 0.3) == float("inf") and relative_error(0.3, bad) == float("inf")
+    assert judge([[bad, 0.3]], [[0.3, 0.3]], allowance=1.0).passed is False
+
+    def nan_backward(activations, pre_activations, weights, y_onehot):
+        grad_w, grad_b = pure.backward(activations, pre_activations, weights, y_onehot)
+        grad_b[1][0][0] = bad
+        return grad_w, grad_b
+    assert [row.name for row in gradient_check(backward_fn=nan_backward) if not row.passed] == ["b2"]
