@@ -214,7 +214,10 @@ def check_target(path, overwrite=False, resuming_from=None, needed_bytes=0):
             return (f"--save {path} already exists: a new run would overwrite it. Resume it with "
                     f"--resume {path}, choose another file, or pass --overwrite")
     if not os.path.isdir(folder):
-        return f"--save {path}: folder {folder} does not exist; create it first"
+        try:    # as before: a missing folder is made (and its parent must allow it)
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            return f"--save {path}: cannot create folder {folder} ({e.strerror})"
     remove_stale_temporaries(real)
     try:   # the real test: create (and remove) a file where the checkpoint will be written
         fd, probe = tempfile.mkstemp(dir=folder, prefix=_tmp_prefix(real), suffix=".tmp")

@@ -269,8 +269,6 @@ def check_settings(s, args):
         errors.append(f"--threads must be at least 1 and at most {MAX_THREADS}, got {args.threads}")
     if s["engine"] == "pure" and args.first_layer is not None:
         errors.append("--first-layer applies to the native engine; --engine pure has no C first layer")
-    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
-        errors.append(f"--lr must be a positive number, got {args.lr}")
     if args.overwrite and not args.save:
         errors.append("--overwrite applies to --save PATH, which is not given")
     if not errors:
