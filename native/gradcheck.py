@@ -2,17 +2,26 @@
 
     python -m native.gradcheck                   # the chapter's 4→5→3, 3 samples
     python -m native.gradcheck --sizes 3 4 4 4 2 --samples 5 --seed 1
+    python -m native.gradcheck --backward mine:backward   # your NumPy backward(), too
 
 The problem is ``pure.gradcheck.random_problem`` (same seed, same numbers);
 the numerical gradient is central differences on the native float64 loss.
+W1, b1 is the first layer (weights[0], biases[0]), as in the chapter.
 Each parameter must pass three checks:
 
-* pure vs numerical and native vs numerical: cs231n relative error
-  |a−n| / max(1e-12, |a|+|n|), largest over the entries, ≤ 1e-7;
+* pure vs numerical and native vs numerical: the relative error of
+  ``pure.gradcheck`` — |a−n| / max(|a|+|n|, R/1e-7), largest over the entries,
+  ≤ 1e-7, where R is the rounding error a float64 central difference can carry
+  (so an entry passes when its cs231n relative error is ≤ 1e-7 or |a−n| ≤ R);
 * pure vs native: tensor-relative max|p−c| / max|p| ≤ 1e-12 (the two sum in a
   different order, so they may differ in the last bits, never more);
 * native float32 vs native float64, tensor-relative, ≤ 1e-4, so the float32
   kernels are held to account too.
+
+With ``--backward module:function`` a student's own backward — written with
+NumPy as the chapter's is — is checked against the same numerical gradient:
+it is called as ``backward(activations, pre_activations, weights, y_onehot)``
+with float64 arrays (copies) and must return ``(grad_w, grad_b)``.
 """
 import argparse
 import sys
@@ -20,8 +29,11 @@ import sys
 import numpy as np
 
 import pure
-from pure.gradcheck import (THRESHOLD, backward_with_chapter_bias, format_table, max_relative_error,
-                            random_problem)
+from pure import checks
+from pure.gradcheck import (THRESHOLD, BackwardError, KinkWatch, add_problem_arguments,
+                            backward_with_chapter_bias,
+                            call_backward, check_problem_arguments, describe_rule, format_table,
+                            judge, load_backward, random_problem, rounding_allowance, verdict)
 
 from . import network as native
 
@@ -41,32 +53,48 @@ def native_gradients(X, y_onehot, weights, biases):
     return native.backward(activations, pre_activations, weights, y_onehot)
 
 
-def three_way(sizes=(4, 5, 3), samples=3, seed=0):
-    """Returns table rows (name, shape, pure~num, native~num, pure~native, f32~f64, passed)."""
-    X, Y, W, B = random_problem(list(sizes), samples, seed)
-    acts, pres = pure.forward(X, W, B)
-    p_gw, p_gb = pure.backward(acts, pres, W, Y)
+class _Problem:
+    """Exercise 3's seeded problem in both forms, with its numerical gradients and rounding allowance."""
 
-    as64 = lambda m: np.array(m, dtype=np.float64)
-    Xn, Yn, Wn, Bn = as64(X), as64(Y), [as64(w) for w in W], [as64(b) for b in B]
-    n_gw, n_gb = native_gradients(Xn, Yn, Wn, Bn)
-    f32 = lambda arrs: [a.astype(np.float32) for a in arrs]
-    s_gw, s_gb = native_gradients(Xn.astype(np.float32), Yn.astype(np.float32), f32(Wn), f32(Bn))
+    def __init__(self, sizes, samples, seed):
+        self.X, self.Y, self.W, self.B = random_problem(list(sizes), samples, seed)
+        as64 = lambda m: np.array(m, dtype=np.float64)
+        self.Xn, self.Yn = as64(self.X), as64(self.Y)
+        self.Wn, self.Bn = [as64(w) for w in self.W], [as64(b) for b in self.B]
+        activations, pre_activations = native.forward(self.Xn, self.Wn, self.Bn)
+        self.activations, self.pre_activations = activations, pre_activations
+        self.allowance = rounding_allowance(native.cross_entropy(activations[-1], self.Yn),
+                                            pre_activations[-1].tolist(), len(self.W))
 
-    def loss():
-        return native.cross_entropy(native.forward(Xn, Wn, Bn)[0][-1], Yn)
+    def loss(self):
+        return native.cross_entropy(native.forward(self.Xn, self.Wn, self.Bn)[0][-1], self.Yn)
 
-    rows = []
-    for i in range(len(W)):
-        for name, param, p_g, n_g, s_g in ((f"W{i + 1}", Wn[i], p_gw[i], n_gw[i], s_gw[i]),
-                                           (f"b{i + 1}", Bn[i], p_gb[i], n_gb[i], s_gb[i])):
-            num = native.numerical_gradient(loss, param)
-            errs = (max_relative_error(p_g, num.tolist()), max_relative_error(n_g.tolist(), num.tolist()),
-                    tensor_relative(n_g, p_g), tensor_relative(s_g, n_g))
-            ok = (errs[0] <= THRESHOLD and errs[1] <= THRESHOLD and errs[2] <= PURE_NATIVE_TOL
-                  and errs[3] <= F32_TOL)
-            rows.append((name, param.shape) + errs + (ok,))
-    return rows
+    def parameters(self):
+        """(name, index into the gradient lists, is_weight, float64 parameter) in the chapter's order."""
+        for i in range(len(self.W)):
+            yield f"W{i + 1}", i, True, self.Wn[i]
+            yield f"b{i + 1}", i, False, self.Bn[i]
+
+    def numerical(self, param):
+        """(numerical gradient, at_kink flags) of ``param``; see ``pure.gradcheck.KinkWatch``."""
+        def evaluate():
+            activations, pre_activations = native.forward(self.Xn, self.Wn, self.Bn)
+            pattern = b"".join(np.packbits(z > 0).tobytes() for z in pre_activations[:-1])
+            return pattern, native.cross_entropy(activations[-1], self.Yn)
+        watch = KinkWatch(evaluate)
+        gradient = native.numerical_gradient(watch, param).tolist()
+        return gradient, watch.take(*param.shape)
+
+    def pure_gradients(self, backward_fn=pure.backward):
+        acts, pres = pure.forward(self.X, self.W, self.B)
+        return backward_fn(acts, pres, self.W, self.Y)
+
+    def student_gradients(self, backward_fn, name):
+        """A student's backward on (copies of) the float64 arrays, as the chapter's NumPy code takes them."""
+        grad_w, grad_b = call_backward(backward_fn, self.activations, self.pre_activations,
+                                       self.Wn, self.Yn, name)
+        return ([np.asarray(g, dtype=np.float64).tolist() for g in grad_w],
+                [np.asarray(g, dtype=np.float64).tolist() for g in grad_b])
 
 
 def exercise3_errors(sizes=(4, 5, 3), samples=3, seed=0):
@@ -78,62 +106,104 @@ def exercise3_errors(sizes=(4, 5, 3), samples=3, seed=0):
     ``pure.backward`` and ``native.backward`` (float64) against the numerical
     gradient; ``chapter_bias`` — the same for the chapter's ``mean(δ)`` bias
     gradient, a float for each b parameter and None for each W; ``threshold`` —
-    per parameter, the bound the pass/fail verdict used. Deterministic.
+    per parameter, the bound the pass/fail verdict used: a parameter passes
+    exactly when its error is ≤ its threshold. Deterministic.
+
+    The relative error is ``pure.gradcheck``'s: |a−n| / max(|a|+|n|, R/1e-7),
+    whose floor R/1e-7 makes |a−n| ≤ R (the rounding error of float64 central
+    differences, ``rounding_allowance``) a pass. Where no entry is that small it
+    is cs231n's |a−n| / (|a|+|n|). Entries whose central difference straddles
+    a ReLU kink (``pure.gradcheck.KinkWatch``) are left out: there the
+    numerical side measures neither slope.
     """
-    X, Y, W, B = random_problem(list(sizes), samples, seed)
-    acts, pres = pure.forward(X, W, B)
-    p_gw, p_gb = pure.backward(acts, pres, W, Y)
-    _, c_gb = backward_with_chapter_bias(acts, pres, W, Y)
+    problem = _Problem(sizes, samples, seed)
+    p_gw, p_gb = problem.pure_gradients()
+    _, c_gb = problem.pure_gradients(backward_with_chapter_bias)
+    n_gw, n_gb = native_gradients(problem.Xn, problem.Yn, problem.Wn, problem.Bn)
 
-    as64 = lambda m: np.array(m, dtype=np.float64)
-    Xn, Yn, Wn, Bn = as64(X), as64(Y), [as64(w) for w in W], [as64(b) for b in B]
-    n_gw, n_gb = native_gradients(Xn, Yn, Wn, Bn)
-
-    def loss():
-        return native.cross_entropy(native.forward(Xn, Wn, Bn)[0][-1], Yn)
+    def error(analytic, numerical):
+        gradient, at_kink = numerical
+        return float(judge(analytic, gradient, THRESHOLD, problem.allowance, at_kink).error)
 
     result = {"parameters": [], "pure": [], "native": [], "chapter_bias": [], "threshold": []}
-    for i in range(len(W)):
-        for name, param, p_g, n_g, c_g in ((f"W{i + 1}", Wn[i], p_gw[i], n_gw[i], None),
-                                           (f"b{i + 1}", Bn[i], p_gb[i], n_gb[i], c_gb[i])):
-            num = native.numerical_gradient(loss, param).tolist()
-            result["parameters"].append(name)
-            result["pure"].append(float(max_relative_error(p_g, num)))
-            result["native"].append(float(max_relative_error(n_g.tolist(), num)))
-            result["chapter_bias"].append(None if c_g is None else float(max_relative_error(c_g, num)))
-            result["threshold"].append(float(THRESHOLD))
+    for name, i, is_weight, param in problem.parameters():
+        num = problem.numerical(param)
+        result["parameters"].append(name)
+        result["pure"].append(error((p_gw if is_weight else p_gb)[i], num))
+        result["native"].append(error((n_gw if is_weight else n_gb)[i].tolist(), num))
+        result["chapter_bias"].append(None if is_weight else error(c_gb[i], num))
+        result["threshold"].append(float(THRESHOLD))
     return result
+
+
+def three_way(sizes=(4, 5, 3), samples=3, seed=0, backward_fn=None, backward_name="backward"):
+    """Returns (rows, allowance): table rows (name, shape, pure~num, native~num, pure~native,
+    f32~f64, [yours~num,] result text, passed) and the rounding allowance R the verdict used."""
+    problem = _Problem(sizes, samples, seed)
+    p_gw, p_gb = problem.pure_gradients()
+    n_gw, n_gb = native_gradients(problem.Xn, problem.Yn, problem.Wn, problem.Bn)
+    f32 = lambda arrs: [a.astype(np.float32) for a in arrs]
+    s_gw, s_gb = native_gradients(problem.Xn.astype(np.float32), problem.Yn.astype(np.float32),
+                                  f32(problem.Wn), f32(problem.Bn))
+    if backward_fn is not None:
+        y_gw, y_gb = problem.student_gradients(backward_fn, backward_name)
+
+    rows = []
+    for name, i, is_weight, param in problem.parameters():
+        p_g, n_g, s_g = ((p_gw, n_gw, s_gw) if is_weight else (p_gb, n_gb, s_gb))
+        p_g, n_g, s_g = p_g[i], n_g[i], s_g[i]
+        num, at_kink = problem.numerical(param)
+        analytic = [p_g, n_g.tolist()] + ([(y_gw if is_weight else y_gb)[i]] if backward_fn else [])
+        judged = [judge(a, num, THRESHOLD, problem.allowance, at_kink) for a in analytic]
+        exact = (tensor_relative(n_g, p_g), tensor_relative(s_g, n_g))
+        ok = all(j.passed for j in judged) and exact[0] <= PURE_NATIVE_TOL and exact[1] <= F32_TOL
+        by_rounding = max(j.by_rounding for j in judged)
+        cells = [judged[0].error, judged[1].error, *exact] + ([judged[2].error] if backward_fn else [])
+        rows.append((name, param.shape, *cells, verdict(ok, by_rounding, judged[0].at_kink), ok))
+    return rows, problem.allowance
 
 
 HEADER = ("parameter", "shape", "pure~numerical", "native~numerical", "pure~native", "f32~f64", "result")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = checks.ArgumentParser(
         prog="python -m native.gradcheck", description=__doc__,
+        epilog="exit status: 0 if every parameter passes, 1 if any fails, 2 for a bad option",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 5, 3], metavar="N",
-                        help="layer sizes, input first (default: 4 5 3)")
-    parser.add_argument("--samples", type=int, default=3, help="batch size N (default: 3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    add_problem_arguments(parser)
+    parser.add_argument("--backward", metavar="MODULE:FUNCTION",
+                        help="also check this backward(), called with float64 NumPy arrays "
+                             "(module importable from the current directory, or file.py:function)")
     args = parser.parse_args(argv)
-    if len(args.sizes) < 2 or min(args.sizes) < 1:
-        parser.error(f"--sizes needs at least 2 positive layer sizes, got {args.sizes}")
-    if args.samples < 1:
-        parser.error(f"--samples must be at least 1, got {args.samples}")
-    rows = three_way(args.sizes, args.samples, args.seed)
+    check_problem_arguments(parser, args)
+    backward_fn = None
+    if args.backward is not None:
+        try:
+            backward_fn = load_backward(args.backward)
+        except BackwardError as error:
+            parser.error(str(error))
+    try:
+        rows, allowance = three_way(args.sizes, args.samples, args.seed, backward_fn,
+                                    f"your backward {args.backward}")
+    except BackwardError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    header = HEADER if backward_fn is None else HEADER[:-1] + ("yours~numerical", "result")
     print(f"Gradient check, three ways: {'→'.join(map(str, args.sizes))} network, "
-          f"{args.samples} samples, seed {args.seed}")
-    print(f"pass if ~numerical ≤ {THRESHOLD:g} (cs231n), pure~native ≤ {PURE_NATIVE_TOL:g} and "
-          f"f32~f64 ≤ {F32_TOL:g} (tensor-relative)\n")
-    print(format_table(rows, HEADER))
+          f"{args.samples} samples, seed {args.seed}"
+          + (f", and your backward {args.backward}" if backward_fn else ""))
+    print(describe_rule(allowance))
+    print(f"also: pure~native ≤ {PURE_NATIVE_TOL:g} and f32~f64 ≤ {F32_TOL:g} (tensor-relative)\n")
+    print(format_table([row[:-1] for row in rows], header))
     failed = [r[0] for r in rows if not r[-1]]
     if failed:
         print(f"\nFAIL: {', '.join(failed)}")
         return 1
-    print(f"\nOK: all {len(rows)} parameters agree three ways")
+    print(f"\nOK: all {len(rows)} parameters agree three ways"
+          + (" and your backward matches the numerical gradient" if backward_fn else ""))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.run_command(main))

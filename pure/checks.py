@@ -10,7 +10,9 @@ argument, what was expected and what came, e.g.::
     ValueError: X row 2 has 3 entries, expected 4
 """
 
+import argparse
 import math
+import sys
 
 _NUMBER_TYPES = (int, float)
 
@@ -146,6 +148,12 @@ def check_sizes(sizes):
             raise ValueError(f"sizes[{i}] must be a positive int, got {_describe(n)}")
 
 
+def check_seed(seed, name="seed"):
+    """Check a seed: an int >= 0 (what NumPy's generators take, so pure and native refuse the same)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {_describe(seed)}")
+
+
 def check_finite_number(x, name):
     """Check that x is a finite real number (not inf, not NaN)."""
     if not isinstance(x, _NUMBER_TYPES) or isinstance(x, bool) or not math.isfinite(x):
@@ -182,3 +190,24 @@ def _check_list_length(items, name, length, looks_like):
     if len(items) != length:
         raise ValueError(f"{name} must be {looks_like}, {length} matrices for this "
                          f"network, got {len(items)}")
+
+
+# --- command lines ------------------------------------------------------------------
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose every mistake is one line, ``prog: error: what and why (see --help)``, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def run_command(main, argv=None):
+    """Run a command's ``main(argv)``: Ctrl-C and running out of memory end in one line, not a traceback."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): nothing was written, nothing to clean up", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; try smaller --sizes or --samples", file=sys.stderr)
+        return 1

@@ -1,16 +1,21 @@
-"""Two worked examples of the chain rule, small enough to do on paper.   §5.3, §5.9
+"""Worked examples of the chain rule, small enough to do on paper.   §5.3, §5.9
 
-Each example comes as three functions: the loss, its gradient derived by hand
-(the chain rule, one link at a time), and the same gradient measured by
-``numerical_gradient``. The parameters are a dict of named numbers, e.g.
-``{"w": 0.5, "b": 0.1}``; the gradients come back as a dict with the same names.
+§5.3's single neuron with squared error, and exercise 1 (2 inputs → 1 ReLU
+neuron → 1 sigmoid output) with either loss a student may pick: binary
+cross-entropy, or the squared error §5.3 uses. Each comes as three functions:
+the loss, its gradient derived by hand (the chain rule, one link at a time),
+and the same gradient measured by ``numerical_gradient``. The parameters are a
+dict of named numbers, e.g. ``{"w": 0.5, "b": 0.1}``; the gradients come back as
+a dict with the same names.
 
-    python -m pure.examples      # prints both, analytic next to numerical
+    python -m pure.examples      # prints them all, analytic next to numerical
 """
 
+import argparse
 import math
 import sys
 
+from pure import checks
 from pure.gradcheck import relative_error
 from pure.network import TINY, relu, relu_derivative
 from pure.numerical import numerical_gradient
@@ -117,7 +122,8 @@ def exercise1_gradients(params, x, y):
 
     Had we picked squared error (a₂ − y)² instead, step 3 would keep the factor:
     δ₂ = 2(a₂ − y) · a₂(1 − a₂), which fades to 0 when the sigmoid saturates —
-    one reason cross-entropy is the usual partner of sigmoid and softmax.
+    one reason cross-entropy is the usual partner of sigmoid and softmax
+    (``exercise1_squared_gradients`` works that variant through).
     """
     x1, x2 = x
     z1, a1, z2, a2 = exercise1_forward(params, x)
@@ -133,6 +139,47 @@ def exercise1_gradients(params, x, y):
 def exercise1_numerical_gradients(params, x, y, eps=1e-5):
     """The gradient of ``exercise1_loss``, measured by central differences."""
     return numerical_gradients(lambda p: exercise1_loss(p, x, y), params, eps)
+
+
+# Exercise 1 with the squared error of §5.3, the loss many students reach for first
+
+def exercise1_squared_loss(params, x, y):
+    """Exercise 1's network with §5.3's squared error: L = (a₂ − y)²."""
+    _, _, _, a2 = exercise1_forward(params, x)
+    return (a2 - y) ** 2
+
+
+def exercise1_squared_gradients(params, x, y):
+    """The gradient of ``exercise1_squared_loss`` for all five parameters, by hand.
+
+    Only the first links differ from the cross-entropy version:
+
+    1. Loss → output.  ∂L/∂a₂ = 2(a₂ − y).
+    2. Output → its input.  ∂a₂/∂z₂ = σ'(z₂) = a₂(1 − a₂).
+    3. Multiply: nothing cancels this time,
+           δ₂ = ∂L/∂z₂ = 2(a₂ − y) · a₂(1 − a₂)
+       which fades to 0 when the sigmoid saturates (a₂ near 0 or 1), even if
+       the answer is wrong — the network then learns slowly. Cross-entropy's
+       δ₂ = a₂ − y has no such factor; that is why it is the usual partner of
+       sigmoid and softmax.
+    4.–6. From δ₂ on, the chain is the same as in ``exercise1_gradients``:
+           ∂L/∂w₂ = δ₂ · a₁,  ∂L/∂b₂ = δ₂,  δ₁ = δ₂ · w₂ · ReLU'(z₁),
+           ∂L/∂w₁ⱼ = δ₁ · xⱼ,  ∂L/∂b₁ = δ₁.
+    """
+    x1, x2 = x
+    z1, a1, z2, a2 = exercise1_forward(params, x)
+    delta2 = 2.0 * (a2 - y) * a2 * (1.0 - a2)                    # δ₂ = 2(a₂ − y) · a₂(1 − a₂)
+    delta1 = delta2 * params["w2"] * relu_derivative(z1)         # δ₁ = δ₂ · w₂ · ReLU'(z₁)
+    return {"w1_1": delta1 * x1,
+            "w1_2": delta1 * x2,
+            "b1": delta1,
+            "w2": delta2 * a1,
+            "b2": delta2}
+
+
+def exercise1_squared_numerical_gradients(params, x, y, eps=1e-5):
+    """The gradient of ``exercise1_squared_loss``, measured by central differences."""
+    return numerical_gradients(lambda p: exercise1_squared_loss(p, x, y), params, eps)
 
 
 # ---------------------------------------------------------------------------
@@ -172,8 +219,22 @@ def _print_comparison(title, analytic, numerical):
     print()
 
 
-def main():
-    """Print both worked examples, analytic gradients next to numerical ones."""
+def main(argv=None):
+    """Print the worked examples, analytic gradients next to numerical ones."""
+    parser = checks.ArgumentParser(
+        prog="python -m pure.examples",
+        description=(
+            "Worked examples of the chain rule (chapter 5, §5.3 and exercise 1), each\n"
+            "gradient derived by hand and printed next to the numerical gradient\n"
+            "(central differences, eps = 1e-5) with their relative error:\n\n"
+            "  §5.3        one ReLU neuron, squared error L = (a - y)^2, firing and off\n"
+            "  exercise 1  2 inputs -> 1 ReLU neuron -> 1 sigmoid output, twice:\n"
+            "              binary cross-entropy (delta2 = a2 - y) and the squared\n"
+            "              error of §5.3 (delta2 = 2(a2 - y) a2 (1 - a2))\n\n"
+            "Takes no options besides --help; the code is in pure/examples.py."),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)
+
     for label, ex in (("z > 0, the neuron fires", NEURON_EXAMPLE),
                       ("z ≤ 0, the neuron is off: no blame", NEURON_OFF_EXAMPLE)):
         p, x, y = ex["params"], ex["x"], ex["y"]
@@ -194,8 +255,14 @@ def main():
         f"L = {exercise1_loss(p, x, y):.4f}\n"
         "      δ₂ = a₂ − y,  δ₁ = δ₂·w₂·ReLU'(z₁),  ∂L/∂w₂ = δ₂·a₁,  ∂L/∂w₁ⱼ = δ₁·xⱼ",
         exercise1_gradients(p, x, y), exercise1_numerical_gradients(p, x, y))
+    _print_comparison(
+        "Exercise 1  the same network with §5.3's squared error L = (a₂ − y)²\n"
+        f"      same x, y and parameters:  a₂ = {a2:.4f}, L = {exercise1_squared_loss(p, x, y):.4f}\n"
+        "      δ₂ = 2(a₂ − y)·a₂(1 − a₂)  (the sigmoid's slope stays in: small when it saturates),\n"
+        "      then as above: δ₁ = δ₂·w₂·ReLU'(z₁),  ∂L/∂w₂ = δ₂·a₁,  ∂L/∂w₁ⱼ = δ₁·xⱼ",
+        exercise1_squared_gradients(p, x, y), exercise1_squared_numerical_gradients(p, x, y))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.run_command(main))

@@ -20,7 +20,9 @@ def numerical_gradient(loss_fn, param, eps=EPS):
     entry we set it to old + ε, then old − ε, evaluate the loss both times, and
     put it back exactly as it was: the slope is (L₊ − L₋) / 2ε.   §5.8
 
-    Returns a new matrix of the same shape; ``param`` ends as it started.
+    Returns a new matrix of the same shape; ``param`` ends as it started, also
+    when ``loss_fn`` raises or Ctrl-C arrives midway (the entry is restored in
+    ``finally``).
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function of no arguments, got {type(loss_fn).__name__}")
@@ -34,10 +36,23 @@ def numerical_gradient(loss_fn, param, eps=EPS):
     for i in range(rows):
         for j in range(cols):
             old = param[i][j]
-            param[i][j] = old + eps
-            loss_plus = loss_fn()
-            param[i][j] = old - eps
-            loss_minus = loss_fn()
-            param[i][j] = old                                        # restore exactly
+            try:
+                param[i][j] = old + eps
+                loss_plus = _loss(loss_fn)
+                param[i][j] = old - eps
+                loss_minus = _loss(loss_fn)
+            finally:
+                param[i][j] = old               # restore exactly, even if loss_fn raised or Ctrl-C came
             grad[i][j] = (loss_plus - loss_minus) / (2 * eps)        # (L₊ − L₋) / 2ε
     return grad
+
+
+def _loss(loss_fn):
+    """Call ``loss_fn()``; its value must be one real number (a float, an int, a NumPy scalar)."""
+    value = loss_fn()
+    try:
+        if isinstance(value, bool) or not hasattr(type(value), "__float__"):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"loss_fn must return the loss as one number, got {type(value).__name__}") from None

@@ -6,6 +6,8 @@ import pytest
 
 from pure.examples import (EXERCISE1_EXAMPLE, NEURON_EXAMPLE, exercise1_forward,
                            exercise1_gradients, exercise1_loss, exercise1_numerical_gradients,
+                           exercise1_squared_gradients, exercise1_squared_loss,
+                           exercise1_squared_numerical_gradients,
                            neuron_gradients, neuron_loss, neuron_numerical_gradients, sigmoid)
 from pure.gradcheck import relative_error
 
@@ -76,3 +78,24 @@ def test_exercise1_loss_is_binary_cross_entropy():
     params = {"w1_1": 0.0, "w1_2": 0.0, "b1": 0.0, "w2": 0.0, "b2": 0.0}   # a₂ = σ(0) = 1/2
     assert exercise1_loss(params, (1.0, 1.0), 1.0) == pytest.approx(math.log(2))
     assert exercise1_loss(params, (1.0, 1.0), 0.0) == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("params, x, y", [
+    (EXERCISE1_EXAMPLE["params"], EXERCISE1_EXAMPLE["x"], EXERCISE1_EXAMPLE["y"]),
+    ({"w1_1": -1.1, "w1_2": 0.9, "b1": 0.3, "w2": -2.5, "b2": 0.7}, (-0.4, 2.0), 1.0),
+    ({"w1_1": 2.0, "w1_2": 1.0, "b1": -0.5, "w2": 3.0, "b2": 1.0}, (1.0, 1.0), 0.0),
+])
+def test_exercise1_with_squared_error_matches_numerical(params, x, y):
+    assert_close(exercise1_squared_gradients(params, x, y),
+                 exercise1_squared_numerical_gradients(params, x, y))
+
+
+def test_exercise1_squared_error_keeps_the_sigmoid_slope_in_its_output_error():
+    p, x, y = EXERCISE1_EXAMPLE["params"], EXERCISE1_EXAMPLE["x"], EXERCISE1_EXAMPLE["y"]
+    _, _, _, a2 = exercise1_forward(p, x)
+    assert exercise1_squared_loss(p, x, y) == pytest.approx((a2 - y) ** 2)
+    assert exercise1_squared_gradients(p, x, y)["b2"] == pytest.approx(2 * (a2 - y) * a2 * (1 - a2))
+    # saturated and wrong: cross-entropy still pushes hard, squared error hardly at all
+    saturated = dict(p, b2=-30.0)
+    assert abs(exercise1_gradients(saturated, x, 1.0)["b2"]) > 0.99
+    assert abs(exercise1_squared_gradients(saturated, x, 1.0)["b2"]) < 1e-10

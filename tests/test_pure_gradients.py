@@ -81,10 +81,10 @@ def test_chapter_bias_ratio_follows_the_batch_size():
 
 def test_gradient_check_reports_every_parameter_of_the_4_5_3_network():
     rows = gradient_check([4, 5, 3], 3, seed=0)
-    assert [(name, shape) for name, shape, _, _ in rows] == \
+    assert [(row.name, row.shape) for row in rows] == \
         [("W1", (4, 5)), ("b1", (1, 5)), ("W2", (5, 3)), ("b2", (1, 3))]
-    assert all(passed for *_, passed in rows)
-    assert all(error <= THRESHOLD for _, _, error, _ in rows)
+    assert all(row.passed and row.by_rounding == 0 and row.at_kink == 0 for row in rows)
+    assert all(row.error <= THRESHOLD for row in rows)
 
 
 def test_numerical_gradient_restores_every_entry_exactly():
@@ -95,6 +95,30 @@ def test_numerical_gradient_restores_every_entry_exactly():
     assert grad is not param and len(grad) == 2 and len(grad[0]) == 3
     # L = Σ θ² has slope 2θ; the loss is ≈ 49 here, so rounding limits agreement to ~1e-8
     assert max_relative_error(grad, [[2 * x for x in row] for row in before]) < 1e-6
+
+
+def test_numerical_gradient_restores_the_entry_when_loss_fn_raises_midway():
+    param = [[0.5, -1.5]]
+    calls = []
+
+    def loss_fn():
+        calls.append(param[0][0])
+        if len(calls) == 2:             # the second evaluation, at θ − ε
+            raise KeyboardInterrupt     # what Ctrl-C raises in the middle of a check
+        return param[0][0] ** 2
+
+    with pytest.raises(KeyboardInterrupt):
+        numerical_gradient(loss_fn, param)
+    assert calls == [0.5 + 1e-5, 0.5 - 1e-5]
+    assert param == [[0.5, -1.5]]
+
+
+@pytest.mark.parametrize("value", [None, "1.0", [1.0], True])
+def test_numerical_gradient_refuses_a_loss_fn_that_does_not_return_a_number(value):
+    param = [[0.5]]
+    with pytest.raises(TypeError, match="loss_fn must return the loss as one number"):
+        numerical_gradient(lambda: value, param)
+    assert param == [[0.5]]
 
 
 def test_numerical_gradient_is_the_central_difference():

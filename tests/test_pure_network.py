@@ -128,3 +128,27 @@ def test_one_sgd_step_on_the_backprop_gradient_lowers_the_loss():
     sgd_update(weights, biases, *backward(activations, pre_activations, weights, y_onehot), lr=0.01)
     after = cross_entropy(forward(X, weights, biases)[0][-1], y_onehot)
     assert after < before
+
+
+def test_linalg_helpers_return_new_matrices_and_leave_their_arguments_alone():
+    """pure.linalg's promise: only subtract_scaled_in_place changes its argument."""
+    from pure.linalg import apply, hadamard, scale, subtract, subtract_scaled_in_place
+    A = [[1.0, -2.0], [3.0, 4.0]]
+    B = [[0.5, 0.5], [-1.0, 2.0]]
+    A0, B0 = [r[:] for r in A], [r[:] for r in B]
+    results = [transpose(A), matmul(A, B), add_row(A, [[1.0, 1.0]]), subtract(A, B),
+               hadamard(A, B), scale(A, 2.0), apply(abs, A), column_sums(A)]
+    assert A == A0 and B == B0
+    for result in results:
+        assert result is not A and all(row is not a_row for row in result for a_row in A)
+    subtract_scaled_in_place(A, B, 2.0)
+    assert A == [[0.0, -3.0], [5.0, 0.0]] and B == B0
+
+
+def test_cross_entropy_of_a_zero_probability_is_minus_log_of_the_smallest_normal_float():
+    """The docstring's number: one such sample costs −log(2.2e-308) ≈ 708.4, not inf."""
+    import math
+    import sys
+    loss = cross_entropy([[0.0, 1.0]], [[1.0, 0.0]])
+    assert loss == -math.log(sys.float_info.min)
+    assert 708.3 < loss < 708.4
