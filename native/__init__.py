@@ -1,7 +1,8 @@
 """The chapter on NumPy arrays, with the heavy loops in C kernels (cffi).
 
-Same API as ``pure`` (see DESIGN.md): init_network, forward, cross_entropy,
-backward, sgd_update, numerical_gradient, train. The validated kernel
+Same API as ``pure`` — the chapter's functions with the chapter's shapes
+(``help(pure)`` lists them): init_network, forward, cross_entropy, backward,
+sgd_update, numerical_gradient, train. The validated kernel
 wrappers are in ``native.kernels``; MNIST in ``native.data``; the trainer is
 ``python -m native.train``.
 """

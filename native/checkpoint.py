@@ -330,7 +330,14 @@ def _read_member(zf, name, shape, dtype):
 
 def load(path):
     """Reads and checks a checkpoint; raises CheckpointError saying what is wrong."""
+    import stat
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):      # a FIFO would block the read forever
+            raise CheckpointError(f"checkpoint {path} is a special file (device, pipe or socket), "
+                                  "not a checkpoint file")
         with zipfile.ZipFile(path) as zf:
             return _load(zf, path)
     except FileNotFoundError:

@@ -551,3 +551,24 @@ def test_progress_lines_appear_within_an_epoch_in_a_log(mnist, capsys, monkeypat
     lines = [l for l in (out + err).splitlines() if "samples/s" in l and "left" in l]
     assert lines, out + err
     assert "/300 samples" in lines[0] and "loss" in lines[0]
+
+
+def test_evaluate_and_resume_refuse_a_special_file_instead_of_blocking(tmp_path):
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    for cmd in (["native.evaluate", str(fifo)], ["native.train", "--resume", str(fifo)]):
+        r = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "special file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_evaluate_refuses_more_threads_than_the_c_loop_has_in_one_line(capsys, tmp_path):
+    ckpt_mod.save(tmp_path / "m.npz", Checkpoint(*native.init_network([784, 8, 10], dtype=np.float32),
+                                                 epoch=1, lr=0.1, seed=0))
+    from native.evaluate import main as evaluate
+    with pytest.raises(SystemExit) as e:
+        evaluate([str(tmp_path / "m.npz"), "--threads", "257"])
+    assert e.value.code == 2 and "at most 256" in capsys.readouterr().err
+
+
+def test_the_package_docstring_points_only_inside_the_repository():
+    assert "DESIGN.md" not in native.__doc__
