@@ -572,3 +572,20 @@ def test_evaluate_refuses_more_threads_than_the_c_loop_has_in_one_line(capsys, t
 
 def test_the_package_docstring_points_only_inside_the_repository():
     assert "DESIGN.md" not in native.__doc__
+
+
+def test_ctrl_c_while_numpy_is_imported_at_start_up_is_one_line():
+    """Importing NumPy can take a second on a busy machine: Ctrl-C then arrives inside
+    `import native`. Simulated: the import of numpy raises KeyboardInterrupt while
+    `python -m` starts (sys.argv[0] is "-m" then)."""
+    code = ("import sys, importlib.abc\n"
+            "class Interrupt(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'numpy':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "sys.argv[:1] = ['-m']\n"
+            "import native\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "interrupted while starting; nothing was done"
