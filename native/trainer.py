@@ -89,8 +89,8 @@ def build_parser():
     a("--overwrite", action="store_true", help="let a new run replace an existing --save file")
     a("--resume", metavar="PATH", help="continue from a checkpoint")
     a("--results", metavar="PATH", help="also write the run's settings and results as JSON "
-      "(atomically, after every epoch): per-epoch loss, test accuracy and seconds, the final "
-      "accuracy, total training seconds — for benchmark tables")
+      "(atomically, after every epoch: per-epoch loss, test accuracy and seconds, the final "
+      "accuracy, total training seconds — for benchmark tables; replaced if it exists)")
     a("--no-progress", action="store_true", help="no progress lines within epochs")
     return p
 
@@ -310,9 +310,14 @@ def check_memory(s, threads):
 # --- output -----------------------------------------------------------------------------------
 
 def write_json_atomically(path, obj):
+    """As checkpoints are written: a temporary file, fsync, rename; never over a special file."""
+    import stat
     import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    real = os.path.realpath(path)
+    if os.path.lexists(real) and not stat.S_ISREG(os.stat(real).st_mode):
+        raise OSError(f"{path} is not a regular file; the results will not replace it")
+    path, folder = real, os.path.dirname(real)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=ckpt_mod._tmp_prefix(real), suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=1)
@@ -383,10 +388,10 @@ def run(parser, args, argv):
             needed_bytes=ckpt_mod.estimated_bytes(s["sizes"], s["dtype"]))
         if problem:
             parser.exit(2, f"error: {problem}\n")
-    if args.results:
-        folder = os.path.dirname(os.path.abspath(args.results))
-        if os.path.isdir(args.results) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            parser.exit(2, f"error: --results {args.results}: expected a file name in a writable folder\n")
+    if args.results:    # derived data (the checkpoint's history holds it too): replaced if it exists
+        problem = ckpt_mod.check_target(args.results, overwrite=True, flag="--results")
+        if problem:
+            parser.exit(2, f"error: {problem}\n")
 
     from . import data
     try:

@@ -351,6 +351,7 @@ def test_pure_engine_trains_on_a_subset(mnist, capsys):
      "beyond any memory"),
     (["--batch-size", "99999999999999999"], "beyond any memory"),
     (["--overwrite"], "--overwrite applies to --save"),
+    (["--results", "/"], "--results '/': expected a file name"),
 ])
 def test_bad_command_line_values_are_refused_by_name(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
@@ -589,3 +590,13 @@ def test_ctrl_c_while_numpy_is_imported_at_start_up_is_one_line():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 130 and "Traceback" not in r.stderr
     assert r.stderr.strip() == "interrupted while starting; nothing was done"
+
+
+def test_results_never_replace_a_special_file(mnist, capsys, tmp_path):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SystemExit) as e:
+        trainer.main(["--epochs", "1", "--limit", "300", "--results", str(fifo)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--results" in err and "special file" in err
+    assert not fifo.is_file()
