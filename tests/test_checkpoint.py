@@ -161,8 +161,16 @@ def test_a_compressed_member_may_not_promise_more_than_a_plausible_ratio(tmp_pat
 
 # --- the save target ----------------------------------------------------------------------
 
+def special_file(tmp_path):
+    """A FIFO in tmp_path: a special file that a broken version may replace harmlessly.
+    (Never /dev/null in a test: today's main, run as root, replaces it with a regular file.)"""
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return str(path)
+
+
 def test_save_target_refuses_special_files_folders_and_an_existing_run(tmp_path):
-    assert "special file" in ckpt_mod.check_target("/dev/null", overwrite=True)
+    assert "special file" in ckpt_mod.check_target(special_file(tmp_path), overwrite=True)
     assert "is a folder" in ckpt_mod.check_target(str(tmp_path), overwrite=True)
     existing = tmp_path / "run.npz"
     existing.write_bytes(b"x")
@@ -173,9 +181,10 @@ def test_save_target_refuses_special_files_folders_and_an_existing_run(tmp_path)
 
 
 def test_save_refuses_to_replace_a_special_file(tmp_path):
+    fifo = special_file(tmp_path)
     with pytest.raises(OSError, match="not a regular file"):
-        ckpt_mod.save("/dev/null", make_ckpt())
-    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+        ckpt_mod.save(fifo, make_ckpt())
+    assert os.path.exists(fifo) and not os.path.isfile(fifo)
 
 
 def test_save_target_in_a_read_only_place_is_refused(tmp_path):
