@@ -8,10 +8,13 @@ Standard library only. Read it beside the chapter:
 * ``pure.train``    §5.7: the training loop with shuffling and learning-rate decay
 * ``pure.numerical`` §5.8: numerical_gradient, central differences
 * ``pure.gradcheck`` exercise 3: backprop vs numerical; ``python -m pure.gradcheck``
-* ``pure.examples`` §5.3's single neuron and exercise 1; ``python -m pure.examples``
+                    (``--backward module:function`` checks your own backward)
+* ``pure.examples`` §5.3's single neuron and exercise 1 (cross-entropy and squared
+                    error); ``python -m pure.examples``
 * ``pure.checks``   the input checks behind the friendly ValueErrors
 
 A matrix is a list of rows of floats; a bias is a one-row matrix ``[[b0, b1, ...]]``.
+Layers are numbered as in the chapter: ``weights[0]`` is W1, ``biases[0]`` is b1.
 """
 
 from pure.numerical import numerical_gradient

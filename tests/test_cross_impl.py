@@ -388,3 +388,22 @@ def test_init_network_refuses_a_seed_that_is_not_a_non_negative_int(impl, seed):
 def test_native_cross_entropy_clips_a_zero_probability_to_the_smallest_normal_float(dtype):
     loss = native.cross_entropy(np.array([[0.0, 1.0]], dtype=dtype), np.array([[1.0, 0.0]], dtype=dtype))
     assert loss == pytest.approx(-np.log(np.finfo(dtype).tiny.astype(np.float64)), rel=1e-6)
+
+
+def test_he_init_keeps_the_size_of_the_relu_signal_from_layer_to_layer(impl):
+    """init_network's reason for √(2/nᵢ): the mean square of the activations neither dies nor explodes."""
+    kw = {} if impl.name == "pure" else {"dtype": impl.dtype}
+    sizes = [100] * 7 + [10]
+    W, B = impl.api.init_network(sizes, seed=3, **kw)
+    X = impl.make(np.random.default_rng(0).standard_normal((40, 100)).tolist())
+    acts, _ = impl.api.forward(X, W, B)
+    power = [float(np.mean(np.asarray(a, dtype=np.float64) ** 2)) for a in acts[1:-1]]
+    # one ReLU halves E[a²] of a unit-variance z; He's factor 2 doubles it back: E[a²] stays ≈ 1
+    assert all(0.5 < p < 2.0 for p in power), power
+
+
+def test_pure_relu_lets_nan_through_as_nan():
+    import math
+    from pure.network import relu
+    assert math.isnan(relu(float("nan")))
+    assert relu(-3.0) == 0.0 and relu(2.5) == 2.5
