@@ -1,12 +1,23 @@
 """The chapter on NumPy arrays, with the heavy loops in C kernels (cffi).
 
-Same API as ``pure`` (see DESIGN.md): init_network, forward, cross_entropy,
-backward, sgd_update, numerical_gradient, train. The validated kernel
+Same API as ``pure`` — the chapter's functions with the chapter's shapes
+(``help(pure)`` lists them): init_network, forward, cross_entropy, backward,
+sgd_update, numerical_gradient, train. The validated kernel
 wrappers are in ``native.kernels``; MNIST in ``native.data``; the trainer is
 ``python -m native.train``.
 """
-from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401
-                      numerical_gradient, sgd_update, train)
+import sys
+
+try:
+    from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401
+                          numerical_gradient, sgd_update, train)
+except KeyboardInterrupt:
+    # Ctrl-C while `python -m native.…` starts (importing NumPy can take a second):
+    # one line, not a traceback. (argv[0] is "-m" only while -m looks for the module.)
+    if sys.argv[:1] == ["-m"]:
+        sys.stderr.write("\ninterrupted while starting; nothing was done\n")
+        raise SystemExit(130) from None
+    raise
 
 __all__ = ["init_network", "forward", "cross_entropy", "backward", "sgd_update",
            "numerical_gradient", "train"]

@@ -180,7 +180,7 @@ def remove_stale_temporaries(path):
     return removed
 
 
-def check_target(path, overwrite=False, resuming_from=None, needed_bytes=0):
+def check_target(path, overwrite=False, resuming_from=None, needed_bytes=0, flag="--save"):
     """Refuses a --save target before any training: returns an error message, or None.
 
     Fine: nothing there, or a regular file we may replace (overwrite=True, or the
@@ -190,19 +190,19 @@ def check_target(path, overwrite=False, resuming_from=None, needed_bytes=0):
     and an existing checkpoint of another run (unless overwrite)."""
     path = os.fspath(path)
     if path == "" or path.endswith(os.sep):
-        return f"--save {path!r}: expected a file name, got a folder name"
+        return f"{flag} {path!r}: expected a file name, got a folder name"
     real = os.path.realpath(path)
     folder = os.path.dirname(real)
     if os.path.lexists(path):
         try:
             st = os.stat(real)
         except OSError as e:
-            return f"--save {path}: cannot be examined ({e.strerror})"
+            return f"{flag} {path}: cannot be examined ({e.strerror})"
         import stat
         if stat.S_ISDIR(st.st_mode):
-            return f"--save {path} is a folder; expected a checkpoint file name inside it"
+            return f"{flag} {path} is a folder; expected a file name inside it"
         if not stat.S_ISREG(st.st_mode):
-            return (f"--save {path} is a special file (device, pipe or socket), not a regular file: "
+            return (f"{flag} {path} is a special file (device, pipe or socket), not a regular file: "
                     "choose a file name")
         same = False
         if resuming_from is not None:
@@ -211,25 +211,25 @@ def check_target(path, overwrite=False, resuming_from=None, needed_bytes=0):
             except OSError:
                 same = False
         if not (overwrite or same):
-            return (f"--save {path} already exists: a new run would overwrite it. Resume it with "
+            return (f"{flag} {path} already exists: a new run would overwrite it. Resume it with "
                     f"--resume {path}, choose another file, or pass --overwrite")
     if not os.path.isdir(folder):
         try:    # as before: a missing folder is made (and its parent must allow it)
             os.makedirs(folder, exist_ok=True)
         except OSError as e:
-            return f"--save {path}: cannot create folder {folder} ({e.strerror})"
+            return f"{flag} {path}: cannot create folder {folder} ({e.strerror})"
     remove_stale_temporaries(real)
     try:   # the real test: create (and remove) a file where the checkpoint will be written
         fd, probe = tempfile.mkstemp(dir=folder, prefix=_tmp_prefix(real), suffix=".tmp")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        return f"--save {path}: cannot write in {folder} ({e.strerror})"
+        return f"{flag} {path}: cannot write in {folder} ({e.strerror})"
     try:
         st = os.statvfs(folder)
         free = st.f_bavail * st.f_frsize
         if needed_bytes and free < needed_bytes:
-            return (f"--save {path}: {free / 2**20:,.1f} MiB free in {folder}, a checkpoint "
+            return (f"{flag} {path}: {free / 2**20:,.1f} MiB free in {folder}, a checkpoint "
                     f"needs about {needed_bytes / 2**20:,.1f} MiB")
     except (OSError, AttributeError):
         pass
@@ -330,7 +330,14 @@ def _read_member(zf, name, shape, dtype):
 
 def load(path):
     """Reads and checks a checkpoint; raises CheckpointError saying what is wrong."""
+    import stat
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):      # a FIFO would block the read forever
+            raise CheckpointError(f"checkpoint {path} is a special file (device, pipe or socket), "
+                                  "not a checkpoint file")
         with zipfile.ZipFile(path) as zf:
             return _load(zf, path)
     except FileNotFoundError:

@@ -41,6 +41,17 @@ def digit_art(pixels, side=28):
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: not enough memory to evaluate this network", file=sys.stderr)
+        return 1
+
+
+def _main(argv=None):
     p = argparse.ArgumentParser(prog="python -m native.evaluate", description=__doc__.split("\n\n")[0],
                                 epilog="The dataset defaults to the one the checkpoint was trained on.")
     p.add_argument("checkpoint", help="a file written by `python -m native.train --save PATH`")
@@ -49,12 +60,12 @@ def main(argv=None):
     p.add_argument("--offline", action="store_true",
                    help="use only --data-dir and the cache: no mirrors, no package index")
     p.add_argument("--show", type=int, default=0, metavar="N", help="print N misclassified test digits")
-    p.add_argument("--threads", type=int, default=1, help="threads for prediction (default: 1)")
+    p.add_argument("--threads", type=int, default=1, help="threads for prediction, 1 to 256 (default: 1)")
     args = p.parse_args(argv)
     if args.show < 0:
         p.error(f"--show must be 0 or more, got {args.show}")
-    if args.threads < 1:
-        p.error(f"--threads must be at least 1, got {args.threads}")
+    if not 1 <= args.threads <= 256:
+        p.error(f"--threads must be at least 1 and at most 256, got {args.threads}")
     try:
         ckpt = ckpt_mod.load(args.checkpoint)
     except CheckpointError as e:
@@ -70,6 +81,8 @@ def main(argv=None):
         ds = data.load(name, args.data_dir, mirrors=not args.offline, registry=not args.offline)
     except data.DataError as e:
         p.exit(1, f"error: {e}\n")
+    except OSError as e:
+        p.exit(1, f"error: cannot read the {name} data: {e}\n")
     engine = Engine(ckpt.weights, ckpt.biases, batch_size=256, threads=args.threads)
     pred = engine.predict(ds.test_images)
     labels = ds.test_labels.astype(np.int64)

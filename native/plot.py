@@ -129,41 +129,56 @@ def draw_curves(Figure, curves, path, dpi, run_title=""):
     ends, skipped = curves["epoch_ends"], curves["skipped"]
 
     # The whole run on a log scale: late epochs move the loss by small factors.
-    x = curves["batch_x"]
-    run_ax.plot(x, curves["batch_loss"], color="#9ecae1", linewidth=0.5, label="loss of each mini-batch")
-    run_ax.plot(x, curves["smoothed"], color="#08519c", linewidth=1.8,
-                label=f"mean of the last {curves['window']} batches")
+    x, loss = curves["batch_x"], curves["batch_loss"]
+    few = len(loss) < 100                  # a short run: dots, and no smoothing to speak of
+    run_ax.plot(x, loss, "o-" if few else "-", color="#6baed6" if few else "#9ecae1",
+                linewidth=0.5 if not few else 1.0, markersize=3, label="loss of each mini-batch")
+    if curves["window"] > 1:
+        run_ax.plot(x, curves["smoothed"], color="#08519c", linewidth=1.8,
+                    label=f"mean of the last {curves['window']} batches")
     run_ax.plot(ends - 0.5, curves["epoch_loss"], "o", color="#e6550d", markersize=5, zorder=3,
                 label="epoch mean (the loss the trainer prints)")
     for e in ends[:-1]:
         run_ax.axvline(e, color="0.6", linewidth=0.8, linestyle=":")
     run_ax.axhline(figures.CHANCE_LOSS, label="guessing at random: ln 10 ≈ 2.30", **chance)
-    run_ax.set_yscale("log")
-    low = float(np.min(curves["batch_loss"][curves["batch_loss"] > 0], initial=1e-3))
-    run_ax.set_ylim(low / 1.5, figures.CHANCE_LOSS * 6)    # room above the chance line for the legend
+    low = float(np.min(loss[loss > 0])) if (loss > 0).any() else 1e-3
+    top = max(float(loss.max()), figures.CHANCE_LOSS)
+    if top / low > 20:      # a log scale pays only when the loss falls by more than a decade
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+        run_ax.set_yscale("log")
+        run_ax.set_ylim(low / 1.5, top * 6)               # room on top for the legend
+        run_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        run_ax.yaxis.set_minor_formatter(NullFormatter())
+        scale = "log scale"
+    else:
+        run_ax.set_ylim(0, top * 1.35)
+        scale = "linear scale"
     run_ax.set_xlim(skipped, ends[-1])
     run_ax.set_xlabel("epoch (dotted lines: epoch boundaries)")
-    run_ax.set_ylabel("cross-entropy loss\n(nats, log scale)")
-    run_ax.set_title(f"Training loss over all {len(ends)} epochs, one point per mini-batch", fontsize=10)
+    run_ax.set_ylabel(f"cross-entropy loss\n(nats, {scale})")
+    run_ax.set_title(f"Training loss over all {len(ends)} epoch{'s' * (len(ends) > 1)}, "
+                     "one point per mini-batch", fontsize=10)
     run_ax.legend(loc="upper right", ncol=2, fontsize=8, framealpha=1)
     run_ax.grid(True, which="major", axis="y", alpha=0.3)
 
     # The first epoch on a linear scale: exercise 2's "watch the loss fall".
     first = curves["first_epoch"]
     b = np.arange(1, len(first) + 1)
-    first_ax.plot(b, first, color="#9ecae1", linewidth=0.6, label="loss of each mini-batch")
+    few = len(first) < 100
+    first_ax.plot(b, first, "o-" if few else "-", color="#6baed6" if few else "#9ecae1",
+                  linewidth=1.0 if few else 0.6, markersize=3, label="loss of each mini-batch")
     w = figures.smoothing_window(len(first) * 50 // 20)   # a round number near 1/20 of the epoch
-    first_ax.plot(b, figures.trailing_mean(first, w), color="#08519c", linewidth=1.8,
-                  label=f"mean of the last {w} batches")
+    if w > 1:
+        first_ax.plot(b, figures.trailing_mean(first, w), color="#08519c", linewidth=1.8,
+                      label=f"mean of the last {w} batches")
     first_ax.axhline(figures.CHANCE_LOSS, label="guessing: ln 10", **chance)
     first_ax.annotate(f"first batch: {first[0]:.2f}", (1, first[0]), textcoords="offset points",
                       xytext=(12, -10), fontsize=8, va="top")
-    first_ax.set_xlim(0, len(first))
+    first_ax.set_xlim(0, len(first) + 0.5)
     first_ax.set_ylim(0, max(float(first.max()), figures.CHANCE_LOSS) * 1.08)
     first_ax.set_xlabel(f"mini-batch of epoch {skipped + 1}")
     first_ax.set_ylabel("cross-entropy loss (nats)")
-    first_ax.set_title(f"Epoch {skipped + 1}, batch by batch: most of the fall comes early",
-                       fontsize=10)
+    first_ax.set_title(f"Epoch {skipped + 1}, batch by batch (linear scale)", fontsize=10)
     first_ax.legend(loc="upper right", fontsize=8)
     first_ax.grid(True, alpha=0.3)
 
@@ -216,7 +231,7 @@ def draw_weights(Figure, images, vmax, total, path, dpi):
     return _save(fig, path, dpi, palette)
 
 
-def draw_confusion(Figure, m, accuracy, class_names, dataset_name, path, dpi):
+def draw_confusion(Figure, m, accuracy, class_names, dataset_name, path, dpi, note=""):
     from matplotlib.colors import LogNorm
     n = m.shape[0]
     fig = Figure(figsize=(7.6, 6.6), layout="constrained")
@@ -236,7 +251,7 @@ def draw_confusion(Figure, m, accuracy, class_names, dataset_name, path, dpi):
     cbar = fig.colorbar(ax.images[0], ax=ax, shrink=0.8)
     cbar.set_label("test samples (log scale; blank: none)")
     ax.set_title(f"Confusion matrix on the {int(m.sum()):,} {dataset_name} test samples — "
-                 f"accuracy {100 * accuracy:.2f}%\nrow = true class, column = prediction; "
+                 f"accuracy {100 * accuracy:.2f}%{note}\nrow = true class, column = prediction; "
                  "off the diagonal: mistakes", fontsize=10)
     del im
     return _save(fig, path, dpi)
@@ -391,7 +406,11 @@ def make_figures(ckpt, out, *, dataset=None, only=FIGURES, dpi=100, mistakes=32,
                 pretty = "Fashion-MNIST" if dataset.name == "fashion" else "MNIST"
                 if "confusion" in only:
                     m, acc = figures.confusion_data(labels, pred, ckpt.sizes[-1])
-                    written.append(draw_confusion(Figure, m, acc, names, pretty, path("confusion"), dpi))
+                    limit = ckpt.config.get("limit")
+                    note = f" (the run itself, --limit {limit}, tested {min(limit, len(labels)):,})" \
+                        if limit else ""
+                    written.append(draw_confusion(Figure, m, acc, names, pretty, path("confusion"),
+                                                  dpi, note))
                 if "mistakes" in only:
                     idx, imgs, true, predicted, total = figures.mistakes(dataset.test_images, labels,
                                                                          pred, mistakes)

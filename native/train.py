@@ -3,7 +3,12 @@
 (Import ``native.trainer``, not this module: importing ``native.train`` as a
 module would rebind the ``native.train`` function of the package API.)
 """
-from native.trainer import main
+import sys
 
 if __name__ == "__main__":
+    try:
+        from native.trainer import main
+    except KeyboardInterrupt:       # Ctrl-C while starting: one line, not a traceback
+        sys.stderr.write("\ninterrupted while starting; nothing was done\n")
+        raise SystemExit(130) from None
     raise SystemExit(main())

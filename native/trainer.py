@@ -31,7 +31,7 @@ PURE_DEFAULT_LIMIT = 1000
 SPARSE_MAX_DENSITY = 0.3
 MAX_SEED = 2 ** 63 - 1
 MAX_THREADS, MAX_LAYERS = 256, 64       # the C loop's limits (train.c)
-PIECE_SECONDS = 0.25                    # one piece of an epoch: Ctrl-C and progress wait at most this
+PIECE_SECONDS = 0.3                     # one piece of an epoch: Ctrl-C and progress wait at most this
 LOSS_SAMPLES = 10_000                   # samples for the loss before training
 
 
@@ -89,8 +89,8 @@ def build_parser():
     a("--overwrite", action="store_true", help="let a new run replace an existing --save file")
     a("--resume", metavar="PATH", help="continue from a checkpoint")
     a("--results", metavar="PATH", help="also write the run's settings and results as JSON "
-      "(atomically, after every epoch): per-epoch loss, test accuracy and seconds, the final "
-      "accuracy, total training seconds — for benchmark tables")
+      "(atomically, after every epoch: per-epoch loss, test accuracy and seconds, the final "
+      "accuracy, total training seconds — for benchmark tables; replaced if it exists)")
     a("--no-progress", action="store_true", help="no progress lines within epochs")
     return p
 
@@ -183,7 +183,8 @@ def run_epoch(runner, images, labels, order, lr, batch_size, progress=None, cloc
     """One epoch in pieces of whole mini-batches; returns the array of its batch losses.
 
     The first piece is one batch; later pieces are sized from the measured speed to
-    last about PIECE_SECONDS. Ctrl-C (KeyboardInterrupt) arrives between pieces."""
+    last about PIECE_SECONDS (growing at most 64-fold from one piece to the next).
+    Ctrl-C (KeyboardInterrupt) arrives between pieces."""
     n_batches = -(-len(order) // batch_size)
     losses = np.empty(n_batches, dtype=np.float64)
     done, per_piece, t0 = 0, 1, clock()
@@ -193,7 +194,8 @@ def run_epoch(runner, images, labels, order, lr, batch_size, progress=None, cloc
         runner.train_piece(images, labels, piece, lr, losses[done:done + k])
         done += k
         elapsed = clock() - t0
-        per_piece = max(1, min(4 * per_piece, int(PIECE_SECONDS * done / max(elapsed, 1e-9))))
+        # (each call costs a fixed ~3 ms for the sparse set's check: few, large pieces)
+        per_piece = max(1, min(64 * per_piece, int(PIECE_SECONDS * done / max(elapsed, 1e-9))))
         if progress is not None:
             progress.update(min(done * batch_size, len(order)), float(losses[:done].mean()))
     return losses
@@ -308,9 +310,14 @@ def check_memory(s, threads):
 # --- output -----------------------------------------------------------------------------------
 
 def write_json_atomically(path, obj):
+    """As checkpoints are written: a temporary file, fsync, rename; never over a special file."""
+    import stat
     import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    real = os.path.realpath(path)
+    if os.path.lexists(real) and not stat.S_ISREG(os.stat(real).st_mode):
+        raise OSError(f"{path} is not a regular file; the results will not replace it")
+    path, folder = real, os.path.dirname(real)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=ckpt_mod._tmp_prefix(real), suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=1)
@@ -381,10 +388,10 @@ def run(parser, args, argv):
             needed_bytes=ckpt_mod.estimated_bytes(s["sizes"], s["dtype"]))
         if problem:
             parser.exit(2, f"error: {problem}\n")
-    if args.results:
-        folder = os.path.dirname(os.path.abspath(args.results))
-        if os.path.isdir(args.results) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            parser.exit(2, f"error: --results {args.results}: expected a file name in a writable folder\n")
+    if args.results:    # derived data (the checkpoint's history holds it too): replaced if it exists
+        problem = ckpt_mod.check_target(args.results, overwrite=True, flag="--results")
+        if problem:
+            parser.exit(2, f"error: {problem}\n")
 
     from . import data
     try:

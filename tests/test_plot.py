@@ -294,6 +294,14 @@ def test_out_must_be_a_folder(tmp_path):
     assert r.returncode == 2 and "is a file, expected a folder" in r.stderr
 
 
+def test_an_out_folder_that_cannot_be_made_is_one_line(mpl, tmp_path):
+    (tmp_path / "file").write_text("x")
+    ckpt_mod.save(tmp_path / "run.npz", small_checkpoint())
+    r = run_plot(str(tmp_path / "run.npz"), "--out", str(tmp_path / "file" / "sub"), "--only", "weights")
+    assert r.returncode == 1 and "error: cannot write to" in r.stderr and "Not a directory" in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+
+
 def test_without_the_test_set_the_other_figures_are_drawn_and_the_gap_named(mpl, tmp_path):
     ck = small_checkpoint(synthetic_history())
     ckpt_mod.save(tmp_path / "run.npz", ck)

@@ -132,3 +132,142 @@ def test_train_with_zero_epochs_returns_no_losses_and_changes_nothing():
     before = copy_network(weights, biases)
     assert train(X, y_onehot, weights, biases, epochs=0) == []
     assert (weights, biases) == before
+
+
+# --- the whole curve, progress, and exercise 2 as a stdlib-only command ---------------------
+
+def test_on_batch_sees_every_batch_loss_and_their_mean_is_the_epoch_loss():
+    X, Y = two_blobs()
+    weights, biases = init_network([2, 4, 2], seed=1)
+    seen = []
+    losses = train(X, Y, weights, biases, epochs=2, batch_size=50, lr=0.1,
+                   on_batch=lambda e, done, loss: seen.append((e, done, loss)))
+    assert [(e, d) for e, d, _ in seen] == [(0, 50), (0, 100), (0, 120), (1, 50), (1, 100), (1, 120)]
+    assert losses[0] == pytest.approx(sum(l for _, _, l in seen[:3]) / 3, rel=1e-15)
+    with pytest.raises(TypeError, match="on_batch must be a function"):
+        train(X, Y, weights, biases, epochs=1, on_batch=3)
+
+
+def test_train_checks_its_arguments_before_changing_anything():
+    X, Y = two_blobs()
+    weights, biases = init_network([2, 4, 2], seed=1)
+    before = copy_network(weights, biases)
+    with pytest.raises(ValueError):
+        train(X, Y, weights, biases, epochs=1, batch_size=0)
+    assert copy_network(weights, biases) == before
+
+
+class FakeStream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_is_silent_for_short_epochs_and_periodic_in_a_log():
+    from pure.progress import Progress
+    now = [0.0]
+    log = FakeStream(tty=False)
+    p = Progress(1000, stream=log, delay=1.0, log_every=10.0, clock=lambda: now[0])
+    for t, done in ((0.5, 100), (1.5, 200), (5.0, 300), (11.6, 600), (12.0, 700), (20.0, 1000)):
+        now[0] = t
+        p.update(done, 2.0)
+    lines = log.text.splitlines()
+    assert len(lines) == 2, lines           # at 1.5 s and 11.6 s; none when the epoch is done
+    assert lines[0].startswith("200/1,000 samples") and "loss 2.0000" in lines[0]
+    assert "133 samples/s" in lines[0] and "left" in lines[0]
+
+
+def test_progress_on_a_terminal_rewrites_one_line_and_clears_it():
+    from pure.progress import Progress
+    now = [0.0]
+    tty = FakeStream(tty=True)
+    p = Progress(1000, stream=tty, delay=1.0, clock=lambda: now[0])
+    for t, done in ((1.1, 100), (1.2, 110), (1.5, 200)):
+        now[0] = t
+        p.update(done, 1.5)
+    assert "\n" not in tty.text and tty.text.count("\r") == 2
+    p.finish()
+    assert tty.text.endswith("\r") and tty.text.split("\r")[-2].strip() == ""
+
+
+def write_idx(folder, n_train=120, n_test=40, gz=True, seed=0):
+    import gzip
+    import struct
+    rng = random.Random(seed)
+    opener = gzip.open if gz else open
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        suffix = ".gz" if gz else ""
+        with opener(folder / f"{prefix}-images-idx3-ubyte{suffix}", "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, n, 28, 28))
+            f.write(bytes(rng.randrange(256) if rng.random() < 0.2 else 0 for _ in range(n * 784)))
+        with opener(folder / f"{prefix}-labels-idx1-ubyte{suffix}", "wb") as f:
+            f.write(struct.pack(">II", 0x801, n))
+            f.write(bytes(rng.randrange(10) for _ in range(n)))
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_mnist_files_reads_idx_with_the_standard_library(tmp_path, gz):
+    from pure import mnist_files
+    write_idx(tmp_path, gz=gz)
+    X, y = mnist_files.load("train", limit=50, folders=[str(tmp_path)])
+    assert len(X) == 50 and len(X[0]) == 784 and len(y) == 50
+    assert all(0.0 <= v <= 1.0 for row in X for v in row) and all(0 <= v <= 9 for v in y)
+    assert len(mnist_files.load("test", folders=[str(tmp_path)])[0]) == 40
+
+
+def test_mnist_files_reads_no_more_than_mnist_can_hold(tmp_path):
+    """A header announcing 2^31 images is refused before anything is read or inflated."""
+    import gzip
+    import struct
+    from pure import mnist_files
+    write_idx(tmp_path)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, 2 ** 31, 28, 28))
+        f.write(bytes(1 << 20))
+    with pytest.raises(mnist_files.MnistFileError, match="expected at most 60000"):
+        mnist_files.load("train", folders=[str(tmp_path)])
+
+
+def test_mnist_files_says_how_to_get_missing_files(tmp_path):
+    from pure import mnist_files
+    with pytest.raises(mnist_files.MnistFileError, match="python -m native.data"):
+        mnist_files.load("train", folders=[str(tmp_path)])
+
+
+def test_pure_train_command_is_exercise_2_without_numpy(tmp_path):
+    """python -m pure.train: the loss before training, progress, then the epoch line —
+    with numpy made unimportable, so the standard library is all it needs."""
+    import subprocess
+    import sys
+    write_idx(tmp_path, n_train=200, n_test=40)
+    code = ("import sys; sys.modules['numpy'] = None\n"
+            "import pure.progress as p\n"
+            "real = p.Progress\n"
+            "p.Progress = lambda total, **k: real(total, delay=0.0, log_every=0.0, **k)\n"
+            "from pure.train import main\n"
+            "raise SystemExit(main(sys.argv[1:]))\n")
+    r = subprocess.run([sys.executable, "-c", code, "--limit", "200", "--test-limit", "40",
+                        "--sizes", "784", "8", "10", "--data-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "loss before training: 2." in r.stdout and "epoch  1/1  loss" in r.stdout
+    assert "/200 samples" in r.stderr and "samples/s" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_pure_train_command_refuses_bad_values_in_one_line(tmp_path):
+    from pure.train import main
+    with pytest.raises(SystemExit) as e:
+        main(["--limit", "0", "--data-dir", str(tmp_path)])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(tmp_path)])
+    assert e.value.code == 1

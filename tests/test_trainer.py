@@ -272,11 +272,18 @@ def test_resume_refuses_a_corrupt_checkpoint(capsys, tmp_path):
     assert e.value.code == 2 and "corrupt" in capsys.readouterr().err
 
 
+def sigint_at_default():
+    """In the child: SIGINT as a terminal delivers it, even when pytest runs from a
+    background job (nohup, `&`), whose children inherit SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_after_saving_the_last_finished_epoch(mnist, tmp_path):
     path = tmp_path / "run.npz"
     proc = subprocess.Popen([sys.executable, "-u", "-m", "native.train", "--epochs", "500",
                              "--limit", "20000", "--save", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_at_default)
     lines = []
     for line in proc.stdout:        # wait for two finished epochs, then interrupt
         lines.append(line)
@@ -321,7 +328,7 @@ def test_help_describes_every_option(capsys):
     assert e.value.code == 0
     for option in ("--sizes", "--epochs", "--batch-size", "--lr", "--decay", "--seed", "--dtype",
                    "--dataset", "--data-dir", "--offline", "--engine", "--limit", "--first-layer",
-                   "--threads", "--save", "--resume"):
+                   "--threads", "--save", "--resume", "--overwrite", "--results"):
         assert option in out
 
 
@@ -336,6 +343,15 @@ def test_pure_engine_trains_on_a_subset(mnist, capsys):
     (["--sizes", "784", "10", "3"], "must start with 784"),
     (["--threads", "0"], "--threads must be at least 1"),
     (["--engine", "pure", "--first-layer", "sparse"], "--first-layer applies to the native engine"),
+    (["--seed", "-1"], "--seed must be in [0, 2**63"),
+    (["--threads", "257"], "--threads must be at least 1 and at most 256"),
+    (["--sizes", "784"] + ["8"] * 64 + ["10"], "at most 64 layers (65 widths), got 66"),
+    (["--sizes", "784", "100000000", "10"], "GiB of memory, this machine has"),
+    (["--sizes", "784", "4000000000000", "10", "--batch-size", "1000000", "--threads", "256"],
+     "beyond any memory"),
+    (["--batch-size", "99999999999999999"], "beyond any memory"),
+    (["--overwrite"], "--overwrite applies to --save"),
+    (["--results", "/"], "--results '/': expected a file name"),
 ])
 def test_bad_command_line_values_are_refused_by_name(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
@@ -377,3 +393,210 @@ def test_evaluate_reports_accuracy_confusion_and_misclassified_digits(mnist, cap
     rows = [l for l in out.splitlines() if l.strip()[:1].isdigit() and "%" in l and "accuracy" not in l]
     assert len(rows) == 10
     assert sum(sum(map(int, r.split()[1:11])) for r in rows) == 10000
+
+
+# --- hardening: nothing lost, nothing silently wrong, never a traceback ------------------
+
+def test_a_new_run_refuses_to_overwrite_an_existing_checkpoint(mnist, capsys, tmp_path):
+    path = str(tmp_path / "ow.npz")
+    assert run_cli(["--epochs", "2", "--limit", "500", "--save", path], capsys)[0] == 0
+    before = open(path, "rb").read()
+    with pytest.raises(SystemExit) as e:
+        trainer.main(["--epochs", "1", "--seed", "3", "--limit", "500", "--save", path])
+    captured = capsys.readouterr()
+    assert e.value.code == 2 and "already exists" in captured.err and "epoch" not in captured.out
+    assert open(path, "rb").read() == before
+    code, out = run_cli(["--epochs", "1", "--seed", "3", "--limit", "500", "--save", path, "--overwrite"],
+                        capsys)
+    assert code == 0 and ckpt_mod.load(path).seed == 3
+
+
+@pytest.mark.parametrize("target", ["special file", "folder"])
+def test_a_bad_save_target_is_refused_before_any_training(mnist, capsys, tmp_path, target):
+    # A FIFO stands for /dev/null: as root, today's main replaced /dev/null itself with a
+    # regular file, so no test may point a possibly broken trainer at the real one.
+    if target == "folder":
+        target = str(tmp_path)
+    else:
+        target = str(tmp_path / "fifo")
+        os.mkfifo(target)
+    with pytest.raises(SystemExit) as e:
+        trainer.main(["--epochs", "1", "--limit", "500", "--save", target])
+    captured = capsys.readouterr()
+    assert e.value.code == 2 and "epoch" not in captured.out and "Traceback" not in captured.err
+    assert not os.path.isfile(target)
+    if "fifo" in target:
+        assert "is a special file" in captured.err
+
+
+def test_resume_needs_no_retyped_flags_to_be_bit_identical(mnist, capsys, tmp_path):
+    """--first-layer, --limit, --dtype, --batch-size and --decay shape the run: the
+    checkpoint remembers them, so a bare --resume continues exactly."""
+    flags = ["--limit", "1500", "--first-layer", "dense", "--dtype", "float64", "--batch-size", "50",
+             "--decay", "0.9", "--seed", "7"]
+    full, part = str(tmp_path / "full.npz"), str(tmp_path / "part.npz")
+    run_cli(["--epochs", "3", "--save", full] + flags, capsys)
+    run_cli(["--epochs", "1", "--save", part] + flags, capsys)
+    code, out = run_cli(["--epochs", "3", "--resume", part, "--save", part], capsys)
+    assert code == 0 and "1,500 training" in out and "dense first layer" in out
+    a, b = ckpt_mod.load(full), ckpt_mod.load(part)
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        assert x.tobytes() == y.tobytes()
+    for k in ("batch_loss", "epoch_batches", "epoch_loss", "test_accuracy", "lr"):
+        assert a.history[k].tobytes() == b.history[k].tobytes(), k
+    assert b.history["epoch_batches"].tolist() == [30, 30, 30]
+    assert b.config == a.config and b.config["limit"] == 1500 and b.config["first_layer"] == "dense"
+
+
+def test_resume_refuses_flags_that_would_not_continue_the_run(mnist, capsys, tmp_path):
+    path = str(tmp_path / "r.npz")
+    run_cli(["--epochs", "1", "--limit", "500", "--first-layer", "dense", "--save", path], capsys)
+    for flags, name in ((["--limit", "600"], "limit"), (["--first-layer", "sparse"], "first_layer"),
+                        (["--engine", "pure"], "engine")):
+        with pytest.raises(SystemExit) as e:
+            trainer.main(["--resume", path, "--epochs", "2"] + flags)
+        assert e.value.code == 2 and f"is for {name}" in capsys.readouterr().err
+
+
+def test_the_checkpoint_keeps_the_whole_curve_of_the_run(mnist, capsys, tmp_path):
+    path = str(tmp_path / "c.npz")
+    code, out = run_cli(["--epochs", "2", "--limit", "1000", "--save", path], capsys)
+    h = ckpt_mod.load(path).history
+    assert h["epoch_batches"].tolist() == [16, 16] and h["batch_loss"].shape == (32,)
+    assert h["epoch_loss"] == pytest.approx([h["batch_loss"][:16].mean(), h["batch_loss"][16:].mean()])
+    assert h["lr"] == pytest.approx([0.1, 0.095])
+    printed = [float(l.split("test acc")[1].split("%")[0]) for l in out.splitlines() if l.startswith("epoch ")]
+    assert 100 * h["test_accuracy"] == pytest.approx(printed, abs=0.006)
+    assert h["batch_loss"][0] > 2.0 > h["batch_loss"][-1], "the loss falls within the run"
+
+
+def test_the_loss_before_training_is_near_ln_10(mnist, capsys):
+    code, out = run_cli(["--epochs", "1", "--limit", "300"], capsys)
+    line = next(l for l in out.splitlines() if l.startswith("loss before training"))
+    assert 2.3 < float(line.split()[3]) < 2.5 and "mean of its mini-batch losses" in line
+
+
+def test_results_json_holds_settings_and_per_epoch_numbers(mnist, capsys, tmp_path):
+    import json
+    path = tmp_path / "r.json"
+    code, out = run_cli(["--epochs", "2", "--limit", "800", "--results", str(path)], capsys)
+    r = json.loads(path.read_text())
+    assert r["settings"]["limit"] == 800 and r["settings"]["sizes"] == [784, 64, 32, 10]
+    assert len(r["test_accuracy"]) == 2 and r["final_test_accuracy"] == r["test_accuracy"][-1]
+    assert r["train_seconds"] == pytest.approx(sum(r["seconds"]))
+    assert f"{100 * r['final_test_accuracy']:.2f}%" in out.splitlines()[-1]
+    assert r["command"].startswith("python -m native.train")
+
+
+def test_a_save_that_fails_mid_run_is_one_line_and_keeps_the_last_checkpoint(mnist, capsys, tmp_path,
+                                                                                   monkeypatch):
+    import errno
+    path = str(tmp_path / "full.npz")
+    real, calls = ckpt_mod.save, []
+
+    def save(p, c):
+        calls.append(c.epoch)
+        if c.epoch == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", p)
+        real(p, c)
+    monkeypatch.setattr(ckpt_mod, "save", save)
+    code = trainer.main(["--epochs", "3", "--limit", "500", "--save", path])
+    err = capsys.readouterr().err
+    assert code == 1 and "No space left on device" in err and "still holds epoch 1" in err
+    assert ckpt_mod.load(path).epoch == 1
+
+
+def test_ctrl_c_during_start_up_is_one_line(capsys, monkeypatch):
+    from native import data
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(data, "load", interrupted)
+    assert trainer.main(["--epochs", "1"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted before training started" in err and "Traceback" not in err
+
+
+def test_ctrl_c_answers_within_a_second_in_a_long_epoch(mnist, tmp_path):
+    """A wide float64 network: one epoch takes many seconds; Ctrl-C may not wait for it."""
+    import time
+    path = tmp_path / "never.npz"
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "native.train", "--epochs", "1",
+                             "--sizes", "784", "3000", "10", "--dtype", "float64",
+                             "--first-layer", "dense", "--save", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_at_default)
+    for line in proc.stdout:
+        if line.startswith("loss before training"):
+            break
+    time.sleep(1.0)                 # well inside epoch 1
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    answered = time.monotonic() - t0
+    assert proc.returncode == 130, err
+    assert "epoch  1/1" not in out, "the epoch did not finish first"
+    assert answered < 2.5, f"Ctrl-C took {answered:.1f} s"
+    assert "interrupted during epoch 1" in err and "no checkpoint was written" in err
+    assert "holds epoch" not in err and not path.exists()
+
+
+def test_progress_lines_appear_within_an_epoch_in_a_log(mnist, capsys, monkeypatch):
+    import pure.progress
+    real = pure.progress.Progress
+    monkeypatch.setattr(pure.progress, "Progress",
+                        lambda total, **k: real(total, delay=0.0, log_every=0.0, **k))
+    code = trainer.main(["--engine", "pure", "--limit", "300", "--epochs", "1", "--sizes", "784", "8", "10"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    lines = [l for l in (out + err).splitlines() if "samples/s" in l and "left" in l]
+    assert lines, out + err
+    assert "/300 samples" in lines[0] and "loss" in lines[0]
+
+
+def test_evaluate_and_resume_refuse_a_special_file_instead_of_blocking(tmp_path):
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    for cmd in (["native.evaluate", str(fifo)], ["native.train", "--resume", str(fifo)]):
+        r = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "special file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_evaluate_refuses_more_threads_than_the_c_loop_has_in_one_line(capsys, tmp_path):
+    ckpt_mod.save(tmp_path / "m.npz", Checkpoint(*native.init_network([784, 8, 10], dtype=np.float32),
+                                                 epoch=1, lr=0.1, seed=0))
+    from native.evaluate import main as evaluate
+    with pytest.raises(SystemExit) as e:
+        evaluate([str(tmp_path / "m.npz"), "--threads", "257"])
+    assert e.value.code == 2 and "at most 256" in capsys.readouterr().err
+
+
+def test_the_package_docstring_points_only_inside_the_repository():
+    assert "DESIGN.md" not in native.__doc__
+
+
+def test_ctrl_c_while_numpy_is_imported_at_start_up_is_one_line():
+    """Importing NumPy can take a second on a busy machine: Ctrl-C then arrives inside
+    `import native`. Simulated: the import of numpy raises KeyboardInterrupt while
+    `python -m` starts (sys.argv[0] is "-m" then)."""
+    code = ("import sys, importlib.abc\n"
+            "class Interrupt(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'numpy':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "sys.argv[:1] = ['-m']\n"
+            "import native\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "interrupted while starting; nothing was done"
+
+
+def test_results_never_replace_a_special_file(mnist, capsys, tmp_path):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SystemExit) as e:
+        trainer.main(["--epochs", "1", "--limit", "300", "--results", str(fifo)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--results" in err and "special file" in err
+    assert not fifo.is_file()
