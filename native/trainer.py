@@ -32,7 +32,7 @@ SPARSE_MAX_DENSITY = 0.3
 MAX_SEED = 2 ** 63 - 1
 MAX_THREADS, MAX_LAYERS = 256, 64       # the C loop's limits (train.c)
 PIECE_SECONDS = 0.3                     # one piece of an epoch: Ctrl-C and progress wait at most this
-LOSS_SAMPLES = 10_000                   # samples for the loss before training
+LOSS_SAMPLES = 10_000                   # samples for the loss before training (fewer for wide nets)
 
 
 class UsageError(Exception):
@@ -348,8 +348,10 @@ def initial_loss(weights, biases, images, labels):
     """Mean cross-entropy of the untrained network on the first LOSS_SAMPLES samples
     (≈ ln 10 ≈ 2.30 for an output that guesses; the chapter's init gives ≈ 2.39)."""
     import native
-    X = images[:LOSS_SAMPLES].astype(np.float64) / 255.0
-    Y = np.eye(biases[-1].shape[1])[labels[:LOSS_SAMPLES]]
+    n_params = sum(w.size for w in weights)
+    n = int(min(LOSS_SAMPLES, max(500, 5e8 // n_params)))   # at most ~1 GFLOP: a moment
+    X = images[:n].astype(np.float64) / 255.0
+    Y = np.eye(biases[-1].shape[1])[labels[:n]]
     W = [np.asarray(w, np.float64) for w in weights]
     B = [np.asarray(b, np.float64) for b in biases]
     activations, _ = native.forward(X, W, B)
