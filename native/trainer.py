@@ -291,8 +291,9 @@ def check_memory(s, threads):
     from .engine import workspace_len
     sizes, itemsize = s["sizes"], np.dtype(s["dtype"]).itemsize
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    batch = min(s["batch_size"], s["limit"] or 60_000)     # a batch holds at most every sample
     try:
-        work = workspace_len(sizes, s["batch_size"], threads)
+        work = workspace_len(sizes, batch, threads)
     except (MemoryError, ValueError) as e:
         return [f"--sizes/--batch-size/--threads: {e}"]
     if s["engine"] == "pure":
@@ -301,7 +302,7 @@ def check_memory(s, threads):
         need = (4 * params + work) * itemsize      # network, engine copy, snapshot, saving; workspace
     have = memory_bytes()
     if have is not None and need > have:
-        return [f"--sizes {' '.join(map(str, sizes))} with --batch-size {s['batch_size']} needs about "
+        return [f"--sizes {' '.join(map(str, sizes))} with --batch-size {batch} needs about "
                 f"{need / 2**30:,.1f} GiB of memory, this machine has {have / 2**30:,.1f} GiB: "
                 "choose smaller widths"]
     return []
@@ -422,7 +423,9 @@ def run(parser, args, argv):
         engine_desc, sparse = "pure Python", False
         s["first_layer"] = "dense"
     else:
-        runner = NativeRunner(weights, biases, s["batch_size"], threads, s["first_layer"])
+        # a batch holds at most every sample: no workspace for more (same batches either way)
+        runner = NativeRunner(weights, biases, min(s["batch_size"], len(train_y)), threads,
+                              s["first_layer"])
         from .kernels import simd_path
         sparse = runner.use_sparse(train_x)
         s["first_layer"] = "sparse" if sparse else "dense"

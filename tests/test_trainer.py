@@ -600,3 +600,8 @@ def test_results_never_replace_a_special_file(mnist, capsys, tmp_path):
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--results" in err and "special file" in err
     assert not fifo.is_file()
+
+
+def test_a_batch_larger_than_the_data_needs_no_workspace_beyond_the_data(mnist, capsys):
+    code, out = run_cli(["--epochs", "1", "--limit", "500", "--batch-size", "100000000"], capsys)
+    assert code == 0 and "epoch  1/1" in out
