@@ -349,7 +349,7 @@ def test_pure_engine_trains_on_a_subset(mnist, capsys):
     (["--sizes", "784", "100000000", "10"], "GiB of memory, this machine has"),
     (["--sizes", "784", "4000000000000", "10", "--batch-size", "1000000", "--threads", "256"],
      "beyond any memory"),
-    (["--batch-size", "99999999999999999"], "beyond any memory"),
+    (["--sizes", "784", str(2 ** 62), "10"], "beyond any memory"),
     (["--overwrite"], "--overwrite applies to --save"),
     (["--results", "/"], "--results '/': expected a file name"),
 ])
