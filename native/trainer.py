@@ -32,7 +32,7 @@ SPARSE_MAX_DENSITY = 0.3
 MAX_SEED = 2 ** 63 - 1
 MAX_THREADS, MAX_LAYERS = 256, 64       # the C loop's limits (train.c)
 PIECE_SECONDS = 0.3                     # one piece of an epoch: Ctrl-C and progress wait at most this
-LOSS_SAMPLES = 10_000                   # samples for the loss before training
+LOSS_SAMPLES = 10_000                   # samples for the loss before training (fewer for wide nets)
 
 
 class UsageError(Exception):
@@ -291,8 +291,9 @@ def check_memory(s, threads):
     from .engine import workspace_len
     sizes, itemsize = s["sizes"], np.dtype(s["dtype"]).itemsize
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    batch = min(s["batch_size"], s["limit"] or 60_000)     # a batch holds at most every sample
     try:
-        work = workspace_len(sizes, s["batch_size"], threads)
+        work = workspace_len(sizes, batch, threads)
     except (MemoryError, ValueError) as e:
         return [f"--sizes/--batch-size/--threads: {e}"]
     if s["engine"] == "pure":
@@ -301,7 +302,7 @@ def check_memory(s, threads):
         need = (4 * params + work) * itemsize      # network, engine copy, snapshot, saving; workspace
     have = memory_bytes()
     if have is not None and need > have:
-        return [f"--sizes {' '.join(map(str, sizes))} with --batch-size {s['batch_size']} needs about "
+        return [f"--sizes {' '.join(map(str, sizes))} with --batch-size {batch} needs about "
                 f"{need / 2**30:,.1f} GiB of memory, this machine has {have / 2**30:,.1f} GiB: "
                 "choose smaller widths"]
     return []
@@ -348,8 +349,10 @@ def initial_loss(weights, biases, images, labels):
     """Mean cross-entropy of the untrained network on the first LOSS_SAMPLES samples
     (≈ ln 10 ≈ 2.30 for an output that guesses; the chapter's init gives ≈ 2.39)."""
     import native
-    X = images[:LOSS_SAMPLES].astype(np.float64) / 255.0
-    Y = np.eye(biases[-1].shape[1])[labels[:LOSS_SAMPLES]]
+    n_params = sum(w.size for w in weights)
+    n = int(min(LOSS_SAMPLES, max(500, 5e8 // n_params)))   # at most ~1 GFLOP: a moment
+    X = images[:n].astype(np.float64) / 255.0
+    Y = np.eye(biases[-1].shape[1])[labels[:n]]
     W = [np.asarray(w, np.float64) for w in weights]
     B = [np.asarray(b, np.float64) for b in biases]
     activations, _ = native.forward(X, W, B)
@@ -420,7 +423,9 @@ def run(parser, args, argv):
         engine_desc, sparse = "pure Python", False
         s["first_layer"] = "dense"
     else:
-        runner = NativeRunner(weights, biases, s["batch_size"], threads, s["first_layer"])
+        # a batch holds at most every sample: no workspace for more (same batches either way)
+        runner = NativeRunner(weights, biases, min(s["batch_size"], len(train_y)), threads,
+                              s["first_layer"])
         from .kernels import simd_path
         sparse = runner.use_sparse(train_x)
         s["first_layer"] = "sparse" if sparse else "dense"

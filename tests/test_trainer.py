@@ -349,7 +349,7 @@ def test_pure_engine_trains_on_a_subset(mnist, capsys):
     (["--sizes", "784", "100000000", "10"], "GiB of memory, this machine has"),
     (["--sizes", "784", "4000000000000", "10", "--batch-size", "1000000", "--threads", "256"],
      "beyond any memory"),
-    (["--batch-size", "99999999999999999"], "beyond any memory"),
+    (["--sizes", "784", str(2 ** 62), "10"], "beyond any memory"),
     (["--overwrite"], "--overwrite applies to --save"),
     (["--results", "/"], "--results '/': expected a file name"),
 ])
@@ -600,3 +600,8 @@ def test_results_never_replace_a_special_file(mnist, capsys, tmp_path):
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--results" in err and "special file" in err
     assert not fifo.is_file()
+
+
+def test_a_batch_larger_than_the_data_needs_no_workspace_beyond_the_data(mnist, capsys):
+    code, out = run_cli(["--epochs", "1", "--limit", "500", "--batch-size", "100000000"], capsys)
+    assert code == 0 and "epoch  1/1" in out
