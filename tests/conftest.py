@@ -6,6 +6,7 @@ the list-of-rows form (`make`), back to lists (`tolist`), and `rtol`, the
 relative tolerance its float type deserves for a claim that is exact in
 real arithmetic.
 """
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -72,3 +73,23 @@ def mnist():
         if os.environ.get("BACKPROP_REQUIRE_REGISTRY") == "1":
             raise
         pytest.skip(f"MNIST is not available here: {e}")
+
+
+def pytest_report_header(config):
+    """Say which SIMD path the native kernels run on in this run."""
+    try:
+        from native import kernels
+        return f"native SIMD path: {kernels.simd_path()}"
+    except ImportError as e:
+        return f"native SIMD path: unavailable ({e})"
+
+
+def pytest_sessionstart(session):
+    """BACKPROP_EXPECT_PATH=<name> (set by tests/test_simd_paths.py): refuse to run the tests
+    on any other SIMD path, so a run meant for one path cannot silently test another."""
+    want = os.environ.get("BACKPROP_EXPECT_PATH")
+    if want:
+        from native import kernels
+        got = kernels.simd_path()
+        if got != want:
+            raise pytest.UsageError(f"BACKPROP_EXPECT_PATH={want}, but the kernels run on {got}")

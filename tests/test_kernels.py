@@ -179,6 +179,135 @@ def test_matmul_with_an_empty_dimension_returns_an_empty_result(dtype, shape_a, 
 
 
 # ---------------------------------------------------------------------------
+# Guard values: no kernel writes outside its output. A vector store one lane too wide
+# (a mask off by one at a right edge) lands in the canaries after the last row; checked
+# bit for bit, on whatever path this run is on (tests/test_simd_paths.py runs every one).
+
+GUARD = 16
+
+
+def guarded(shape, dtype, rng=None):
+    """(buffer, view): a C-contiguous array of `shape` inside a buffer with GUARD canaries
+    (a NaN payload no kernel computes) on either side; random values if rng is given."""
+    n = int(np.prod(shape))
+    buf = np.empty(n + 2 * GUARD, dtype)
+    buf.view(np.uint8)[:] = 0xA5
+    view = buf[GUARD:GUARD + n].reshape(shape)
+    if rng is not None:
+        view[...] = rand(rng, shape, dtype)
+    return buf, view
+
+
+def canaries_intact(buf):
+    raw = buf.view(np.uint8)
+    g = GUARD * buf.itemsize
+    return bool(np.all(raw[:g] == 0xA5) and np.all(raw[-g:] == 0xA5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", MATMUL_SHAPES + [(3, n, 70) for n in range(1, 70, 3)] + [(6, 129, 130)])
+def test_matmul_writes_nothing_outside_its_output(dtype, M, N, K):
+    rng = np.random.default_rng(M * 10007 + N * 101 + K)
+    for trans_a in (False, True):
+        for trans_b in (False, True):
+            for accumulate in (False, True):
+                a = rand(rng, (K, M) if trans_a else (M, K), dtype)
+                b = rand(rng, (N, K) if trans_b else (K, N), dtype)
+                bias = rand(rng, (1, N), dtype)
+                buf, out = guarded((M, N), dtype, rng)
+                old = out.copy()
+                kern.matmul(a, b, out, trans_a=trans_a, trans_b=trans_b, bias=bias, accumulate=accumulate)
+                assert canaries_intact(buf), (M, N, K, trans_a, trans_b, accumulate)
+                opa, opb = (a.T if trans_a else a), (b.T if trans_b else b)
+                ref = opa.astype(float) @ opb.astype(float) + bias + (old if accumulate else 0)
+                scale = np.abs(opa).astype(float) @ np.abs(opb).astype(float) + np.abs(bias) + np.abs(old) + 1
+                assert_close(out, ref, scale, dtype, f"{M}x{N}x{K} {trans_a} {trans_b} {accumulate}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N", [1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 31, 33, 63, 64, 65, 100])
+def test_every_other_kernel_writes_nothing_outside_its_output(dtype, N):
+    rng = np.random.default_rng(N)
+    M = 5
+    z = rand(rng, (M, N), dtype)
+    for fn in (kern.relu, kern.softmax):
+        buf, out = guarded((M, N), dtype)
+        fn(z, out)
+        assert canaries_intact(buf), fn.__name__
+    buf, d = guarded((M, N), dtype, rng)
+    kern.relu_backward(d, z)
+    assert canaries_intact(buf), "relu_backward"
+    buf, p = guarded((M, N), dtype, rng)
+    kern.sgd_update(p, z, 0.1)
+    assert canaries_intact(buf), "sgd_update"
+    buf, out = guarded((1, N), dtype)
+    kern.column_sum(z, out)
+    assert canaries_intact(buf), "column_sum"
+    probs = np_softmax(z).astype(dtype)
+    y = np.eye(N, dtype=dtype)[rng.integers(0, N, M)]
+    buf, out = guarded((M, N), dtype)
+    kern.output_delta(probs, y, out)
+    assert canaries_intact(buf), "output_delta"
+    bufd, delta = guarded((M, N), dtype)
+    bufp, pr = guarded((M, N), dtype)
+    kern.softmax_xent_delta(z, rng.integers(0, N, M), delta=delta, probs=pr)
+    assert canaries_intact(bufd) and canaries_intact(bufp), "softmax_xent_delta"
+    images = ((rng.random((9, 3 * N)) < 0.3) * rng.integers(1, 256, (9, 3 * N))).astype(np.uint8)
+    buf, out = guarded((4, 3 * N), dtype)
+    kern.gather_scale(images, np.array([8, 0, 3, 3]), 0.5, out, dtype=dtype)
+    assert canaries_intact(buf), "gather_scale"
+    sp, idx = kern.SparseImages(images), np.array([1, 8, 0, 5, 5, 2])
+    w, bias = rand(rng, (3 * N, N), dtype), rand(rng, (1, N), dtype)
+    buf, out = guarded((6, N), dtype)
+    kern.sparse_matmul(sp, w, idx, 0.25, bias=bias, out=out)
+    assert canaries_intact(buf), "sparse_matmul"
+    x = images[idx].astype(np.float64) * 0.25
+    assert_close(out, x @ w + bias, x @ np.abs(w) + np.abs(bias) + 1, dtype, "sparse_matmul")
+    buf, w2 = guarded((3 * N, N), dtype, rng)
+    d = rand(rng, (6, N), dtype)
+    want = w2.astype(np.float64) + x.T @ d
+    kern.sparse_matmul_t_acc(sp, d, w2, idx, 0.25)
+    assert canaries_intact(buf), "sparse_matmul_t_acc"
+    assert_close(w2, want, np.abs(want) + x.T @ np.abs(d) + 1, dtype, "sparse_matmul_t_acc")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", list(range(0, 40)) + [1000])
+def test_relu_backward_closes_the_gate_at_z_exactly_zero(dtype, n):
+    """ReLU'(0) = 0: where z is +0 or -0, delta becomes 0 (as delta * (z > 0) says), at every
+    position of a vector and its tail."""
+    rng = np.random.default_rng(n)
+    z = rand(rng, (1, n), dtype)
+    z[0, ::2] = 0.0
+    z[0, 1::4] = -0.0
+    delta = rand(rng, (1, n), dtype) + 3
+    kern.relu_backward(delta, z)
+    assert np.all(delta[z == 0] == 0)
+    assert np.array_equal(delta, (delta * (z > 0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N", [1, 2, 3, 10, 17, 33])
+def test_softmax_survives_logits_that_overflow_exp_unless_the_max_is_subtracted(dtype, N):
+    """e^1000 overflows float32 and float64: only a softmax that subtracts the row maximum first
+    stays finite and right (the fused kernel's loss and delta too)."""
+    rng = np.random.default_rng(N)
+    z = 1000 + rand(rng, (4, N), dtype)
+    z[1] -= 2000
+    z[2, ::2] = -1000
+    p = kern.softmax(z)
+    assert np.all(np.isfinite(p))
+    assert_close(p, np_softmax(z), 1.0, dtype)
+    labels = rng.integers(0, N, 4)
+    loss, delta = kern.softmax_xent_delta(z, labels)
+    zz = z.astype(np.float64)
+    mx = zz.max(axis=1, keepdims=True)
+    want = np.mean(np.log(np.exp(zz - mx).sum(axis=1)) - (zz[np.arange(4), labels] - mx[:, 0]))
+    assert np.isfinite(loss) and abs(loss - want) <= 1e-5 * (1 + abs(want))
+    assert_close(delta, (np_softmax(z) - np.eye(N)[labels]) / 4, 1.0, dtype)
+
+
+# ---------------------------------------------------------------------------
 # element-wise kernels, softmax, losses, gather
 
 @pytest.mark.parametrize("dtype", DTYPES)
