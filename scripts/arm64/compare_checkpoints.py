@@ -19,7 +19,8 @@ def _arrays(path):
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files if k != "meta"}
     except (OSError, ValueError) as e:
-        sys.exit(f"compare_checkpoints: cannot read {path!r}: {e}")
+        print(f"compare_checkpoints: cannot read {path!r}: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def main(argv=None):
@@ -35,7 +36,7 @@ def main(argv=None):
         print(f"different arrays: {sorted(a)} vs {sorted(b)}")
         return 1
     ok, identical, worst = True, True, (0.0, 0.0, "")
-    for name in sorted(a, key=lambda k: (k[1:], k[0])):   # w0 b0 w1 b1 ...
+    for name in sorted(a, key=lambda k: (int(k[1:]), k[0] != "w")):   # w0 b0 w1 b1 ...
         x, y = a[name], b[name]
         if x.shape != y.shape or x.dtype != y.dtype:
             print(f"{name}: shape/dtype differ: {x.shape} {x.dtype} vs {y.shape} {y.dtype}")

@@ -86,14 +86,15 @@ if [ -z "$PROJECT" ]; then
 fi
 [ -d "$PROJECT" ] || die "PROJECT_DIR '$PROJECT' is not a folder"
 PROJECT=$(cd "$PROJECT" && pwd)
-[ -f "$PROJECT/pyproject.toml" ] && [ -d "$PROJECT/native" ] \
-    || die "PROJECT_DIR '$PROJECT' is not a backprop-ch5 tree (no pyproject.toml or native/)"
+if [ ! -f "$PROJECT/pyproject.toml" ] || [ ! -d "$PROJECT/native" ]; then
+    die "PROJECT_DIR '$PROJECT' is not a backprop-ch5 tree (no pyproject.toml or native/)"
+fi
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount, binfmt_misc); run it with sudo"
 [ "$(uname -m)" = x86_64 ] \
     || die "this machine is $(uname -m), not x86_64; on an arm64 machine run the README's commands directly"
 case $CACHE in /*) ;; *) CACHE=$PWD/$CACHE ;; esac
 CACHE=${CACHE%/}
-[ "$CACHE" != "" ] && [ "$CACHE" != / ] || die "--cache must not be /"
+if [ -z "$CACHE" ] || [ "$CACHE" = / ]; then die "--cache must not be /"; fi
 case $PROJECT/ in "$CACHE"/*) die "PROJECT_DIR must not lie inside the cache folder $CACHE" ;; esac
 
 ROOTFS=$CACHE/rootfs                 # the arm64 userland
@@ -107,25 +108,35 @@ exec 9>"$CACHE/.lock"
 flock -n 9 || die "another run_suite.sh is using $CACHE; wait for it or pass --cache"
 
 # ---------------------------------------------------------------- timing
+# Wall time, and the CPU time (user + system) of the step's finished child
+# processes: on a shared machine the wall time is mostly waiting, while the CPU
+# time is roughly what the step takes on a quiet one (every step is one process
+# at a time, qemu included).
 STEP_NAMES=()
 STEP_SECS=()
-T_START=$(date +%s.%N)
-now() { date +%s.%N; }
-record() {   # record NAME START
+STEP_CPU=()
+TICK=$(getconf CLK_TCK)
+now() { echo "$(date +%s.%N) $(awk '{ print $16 + $17 }' "/proc/$$/stat")"; }
+T_START=$(now)
+elapsed() {   # elapsed START_PAIR -> "wall cpu"
+    awk -v a="$1" -v b="$(now)" -v t="$TICK" \
+        'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f %.1f", y[1] - x[1], (y[2] - x[2]) / t }'
+}
+record() {   # record NAME START_PAIR
     local d
-    d=$(awk -v a="$2" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
-    STEP_NAMES+=("$1"); STEP_SECS+=("$d")
-    echo "   ($1: ${d} s)"
+    d=$(elapsed "$2")
+    STEP_NAMES+=("$1"); STEP_SECS+=("${d% *}"); STEP_CPU+=("${d#* }")
+    echo "   ($1: ${d% *} s, CPU ${d#* } s)"
 }
 summary() {
-    local i
+    local i d
     echo
-    say "time per step"
+    say "time per step: wall s, CPU s"
     for i in "${!STEP_NAMES[@]}"; do
-        printf '   %-44s %8s s\n' "${STEP_NAMES[$i]}" "${STEP_SECS[$i]}"
+        printf '   %-40s %8s %8s\n' "${STEP_NAMES[$i]}" "${STEP_SECS[$i]}" "${STEP_CPU[$i]}"
     done
-    printf '   %-44s %8s s\n' "total" \
-        "$(awk -v a="$T_START" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')"
+    d=$(elapsed "$T_START")
+    printf '   %-40s %8s %8s\n' "total" "${d% *}" "${d#* }"
 }
 
 # ---------------------------------------------------------------- cleanup
@@ -146,15 +157,17 @@ unmount_under() {
             || echo "run_suite.sh: warning: could not unmount $m" >&2
     done < <(mounts_under "$1")
 }
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-    local rc=$?
+    local rc=$? e
     set +e
     unmount_under "$CACHE"
     if [ -n "$BINFMT_NAME" ] && [ -e "$BINFMT_DIR/$BINFMT_NAME" ]; then
         echo -1 > "$BINFMT_DIR/$BINFMT_NAME"
     fi
-    if [ "$BINFMT_MOUNTED" = 1 ] && ! ls "$BINFMT_DIR" 2>/dev/null | grep -q '^backprop-ch5-'; then
-        umount "$BINFMT_DIR"
+    if [ "$BINFMT_MOUNTED" = 1 ]; then   # unless another run's entry is still there
+        for e in "$BINFMT_DIR"/backprop-ch5-*; do [ -e "$e" ] && BINFMT_MOUNTED=0; done
+        [ "$BINFMT_MOUNTED" = 0 ] || umount "$BINFMT_DIR"
     fi
     if [ -n "$(mounts_under "$CACHE")" ]; then
         echo "run_suite.sh: warning: still mounted under $CACHE:" >&2
