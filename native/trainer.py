@@ -350,7 +350,7 @@ def initial_loss(weights, biases, images, labels):
     (≈ ln 10 ≈ 2.30 for an output that guesses; the chapter's init gives ≈ 2.39)."""
     import native
     n_params = sum(w.size for w in weights)
-    n = int(min(LOSS_SAMPLES, max(500, 5e8 // n_params)))   # at most ~1 GFLOP: a moment
+    n = int(min(LOSS_SAMPLES, max(500, 1e9 // n_params)))   # at most ~2 GFLOP: a moment
     X = images[:n].astype(np.float64) / 255.0
     Y = np.eye(biases[-1].shape[1])[labels[:n]]
     W = [np.asarray(w, np.float64) for w in weights]
