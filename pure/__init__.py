@@ -6,6 +6,7 @@ Standard library only. Read it beside the chapter:
 * ``pure.network``  §5.4–§5.6: init_network, forward, relu, softmax, cross_entropy,
                     backward, sgd_update
 * ``pure.train``    §5.7: the training loop with shuffling and learning-rate decay
+* ``pure.exercise2`` exercise 2 on MNIST, standard library only; ``python -m pure.exercise2``
 * ``pure.numerical`` §5.8: numerical_gradient, central differences
 * ``pure.gradcheck`` exercise 3: backprop vs numerical; ``python -m pure.gradcheck``
                     (``--backward module:function`` checks your own backward)

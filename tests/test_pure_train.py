@@ -243,7 +243,7 @@ def test_mnist_files_says_how_to_get_missing_files(tmp_path):
 
 
 def test_pure_train_command_is_exercise_2_without_numpy(tmp_path):
-    """python -m pure.train: the loss before training, progress, then the epoch line —
+    """python -m pure.exercise2: the loss before training, progress, then the epoch line —
     with numpy made unimportable, so the standard library is all it needs."""
     import subprocess
     import sys
@@ -252,7 +252,7 @@ def test_pure_train_command_is_exercise_2_without_numpy(tmp_path):
             "import pure.progress as p\n"
             "real = p.Progress\n"
             "p.Progress = lambda total, **k: real(total, delay=0.0, log_every=0.0, **k)\n"
-            "from pure.train import main\n"
+            "from pure.exercise2 import main\n"
             "raise SystemExit(main(sys.argv[1:]))\n")
     r = subprocess.run([sys.executable, "-c", code, "--limit", "200", "--test-limit", "40",
                         "--sizes", "784", "8", "10", "--data-dir", str(tmp_path)],
@@ -264,10 +264,24 @@ def test_pure_train_command_is_exercise_2_without_numpy(tmp_path):
 
 
 def test_pure_train_command_refuses_bad_values_in_one_line(tmp_path):
-    from pure.train import main
+    from pure.exercise2 import main
     with pytest.raises(SystemExit) as e:
         main(["--limit", "0", "--data-dir", str(tmp_path)])
     assert e.value.code == 2
     with pytest.raises(SystemExit) as e:
         main(["--data-dir", str(tmp_path)])
     assert e.value.code == 1
+
+
+def test_pure_commands_start_without_a_double_import_warning():
+    """`python -m pure.exercise2 --help` prints its manual and nothing else on stderr (runpy
+    warns when a package imports the module it is about to run as __main__); and
+    `python -m pure.train`, which is the §5.7 function's file, points to the command."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "pure.exercise2", "--help"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "exercise 2" in r.stdout.lower()
+    assert r.stderr == ""
+    r = subprocess.run([sys.executable, "-m", "pure.train"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "python -m pure.exercise2" in r.stderr
