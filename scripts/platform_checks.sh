@@ -3,7 +3,7 @@
 #   1. the C kernel test driver (tests/c/test_kernels.c: every kernel of every path the
 #      CPU runs against a naive reference, guard values around every output) built with
 #      GCC and with clang, run natively;
-#   2. a clang build of the Python extension (the project's own build_ffi.py, CC=clang):
+#   2. a clang build of the Python extension (CC=clang pip wheel of a copy of the tree):
 #      it must run the same SIMD path as the GCC build, and the kernel, sparse and
 #      cross-implementation tests must pass on it;
 #   3. arm64: the C sources cross-compiled with aarch64-linux-gnu-gcc and the project's
@@ -97,7 +97,11 @@ else
     mkdir -p "$WORK/clang"
     git ls-files -z 2>/dev/null | tar --null -cf - -T - | tar -xf - -C "$WORK/clang" 2>/dev/null \
         || cp -r native tests build_ffi.py setup.py pyproject.toml pure "$WORK/clang/"
-    if (cd "$WORK/clang" && CC=clang "$PY" build_ffi.py) >"$WORK/clang_build.log" 2>&1; then
+    # CC=clang pip builds a wheel of the copy (isolated build env, as `pip install` does);
+    # its compiled module goes next to the copy's sources, which the tests then import.
+    if (cd "$WORK/clang" && CC=clang "$PY" -m pip wheel -q --no-deps -w "$WORK/wheel" . \
+            && "$PY" -c "import glob, sys, zipfile; z = zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0]); [z.extract(n, '.') for n in z.namelist() if n.startswith('native/_kernels')]" "$WORK/wheel") \
+            >"$WORK/clang_build.log" 2>&1; then
         gcc_path=$(cd /tmp && "$PY" -c "import sys; sys.path.insert(0, '$ROOT'); from native import kernels as k; print(k.simd_path())" 2>/dev/null)
         clang_path=$(cd /tmp && PYTHONPATH="$WORK/clang" "$PY" -c "from native import kernels as k; print(k.simd_path(), k.__file__)")
         echo "# the GCC build (this tree) runs: ${gcc_path:-?}; the clang build: $clang_path"
@@ -120,7 +124,7 @@ else
             tail -25 "$WORK/clang_tests.log"; fail "clang build: kernel, sparse and cross-implementation tests"
         fi
     else
-        tail -20 "$WORK/clang_build.log"; fail "clang build of the extension (CC=clang python build_ffi.py)"
+        tail -20 "$WORK/clang_build.log"; fail "clang build of the extension (CC=clang pip wheel)"
     fi
 fi
 
