@@ -12,7 +12,16 @@ built once before the timing; its build time is printed below the table).
     python benchmarks/bench_epoch.py --threads 2 --dtypes float32 --repeats 7
 
 With several --threads values, each runs in its own child process (thread
-pools are fixed at import time). If OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
+pools are fixed at import time).
+
+Builds side by side (e.g. the GCC build against a clang build of the same tree, or
+the portable path against AVX2): --builds takes source trees, each built in place
+(`python build_ffi.py` there), optionally with environment settings after a colon;
+child processes alternate between them (A, B, A, B, ...), each timing --per-child
+native epochs, and the table gives medians and the ratio to the first build:
+
+    python benchmarks/bench_epoch.py --builds /tmp/gcc /tmp/clang --threads 1 --dtypes float32
+    python benchmarks/bench_epoch.py --builds .:BACKPROP_NO_AVX512=1 /tmp/v3:BACKPROP_FORCE_GENERIC=1 If OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
 set on your machine, run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE …`.
 """
 import argparse
@@ -37,6 +46,10 @@ def parse_args(argv=None):
     p.add_argument("--pure-samples", type=int, default=256,
                    help="samples for the pure-Python engine's samples/s (0 skips it)")
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (else the usual sources)")
+    p.add_argument("--builds", nargs="+", metavar="TREE[:VAR=VALUE,...]",
+                   help="compare the native epochs of these built source trees (see above)")
+    p.add_argument("--per-child", type=int, default=2, help="with --builds: epochs timed per child process")
+    p.add_argument("--child", help=argparse.SUPPRESS)   # internal: one --builds child process
     return p.parse_args(argv)
 
 
@@ -189,8 +202,82 @@ def run_one_thread_count(args, threads):
               f"— {native_rate / pure_rate:,.0f}× faster")
 
 
+def builds_child(args, tree):
+    """One child of --builds: time --per-child native epochs of `tree` per (dtype, first
+    layer), after an untimed warm-up; print them as one JSON line."""
+    import json
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads[0])
+    sys.path.insert(0, os.path.abspath(tree))
+    import numpy as np
+    from native import data, init_network
+    from native.engine import Engine
+    from native.kernels import SparseImages, simd_path
+    ds = data.load("mnist", args.data_dir, progress=False)
+    images, labels = ds.train_images, ds.train_labels
+    sparse = SparseImages(images)
+    rng = np.random.default_rng(len(sys.argv))
+    out = {"path": simd_path(), "times": {}}
+    for dtype in args.dtypes:
+        w0, b0 = init_network(args.sizes, seed=0, dtype=dtype)
+        for name, imgs in (("dense", images), ("sparse", sparse)):
+            ts = []
+            for r in range(args.per_child + 1):
+                order = rng.permutation(len(images))[: 4096 if r == 0 else None]
+                w, b = [a.copy() for a in w0], [a.copy() for a in b0]
+                eng = Engine(w, b, batch_size=args.batch_size, threads=args.threads[0])
+                t = time.perf_counter()
+                eng.train_epoch(imgs, labels, order, 0.1)
+                if r:
+                    ts.append(time.perf_counter() - t)
+            out["times"][f"{dtype} {name}"] = ts
+    print("EPOCHS " + json.dumps(out))
+
+
+def compare_builds(args):
+    """--builds: children alternate between the trees; medians and ratios to the first."""
+    import json
+    specs = []
+    for spec in args.builds:
+        tree, _, env = spec.partition(":")
+        specs.append((spec, tree, dict(kv.split("=", 1) for kv in env.split(",") if kv)))
+    times, paths = {spec: {} for spec, _, _ in specs}, {}
+    for r in range(args.repeats):
+        for spec, tree, env in (specs if r % 2 == 0 else specs[::-1]):
+            child_env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
+            child_env.update(env)
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", tree, "--threads", str(args.threads[0]),
+                   "--per-child", str(args.per_child), "--batch-size", str(args.batch_size),
+                   "--dtypes", *args.dtypes, "--sizes", *map(str, args.sizes)]
+            if args.data_dir:
+                cmd += ["--data-dir", args.data_dir]
+            res = subprocess.run(cmd, env=child_env, capture_output=True, text=True, check=True)
+            line = [ln for ln in res.stdout.splitlines() if ln.startswith("EPOCHS ")][-1]
+            got = json.loads(line[len("EPOCHS "):])
+            paths[spec] = got["path"]
+            for k, ts in got["times"].items():
+                times[spec].setdefault(k, []).extend(ts)
+    base = specs[0][0]
+    print(f"\n## native epochs of {len(specs)} builds, {args.threads[0]} thread(s), batch {args.batch_size}, "
+          f"{args.repeats} alternating children x {args.per_child} epochs each; medians\n")
+    print("| build | path | epoch | seconds | × first build |")
+    print("|---|---|---|---:|---:|")
+    for spec, _, _ in specs:
+        for k, ts in times[spec].items():
+            med = statistics.median(ts)
+            print(f"| {spec} | {paths[spec]} | {k} | {med:.3f} | {med / statistics.median(times[base][k]):.2f} |")
+
+
 def main():
     args = parse_args()
+    if args.child:
+        builds_child(args, args.child)
+        return
+    if args.builds:
+        if len(args.threads) != 1:
+            sys.exit("bench_epoch.py: --builds takes a single --threads value")
+        compare_builds(args)
+        return
     if len(args.threads) == 1:
         run_one_thread_count(args, args.threads[0])
         return

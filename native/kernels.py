@@ -1,8 +1,8 @@
 """Validated Python wrappers over the C kernels of ``native._kernels``.
 
-Every wrapper checks its arguments *before* the C call (DESIGN.md, "Handing NumPy
-arrays to C"): each array must be a ``numpy.ndarray``; float arrays exactly float32
-or float64 in native byte order, one dtype per call; 2-D (``labels``/``idx``: 1-D);
+Every wrapper checks its arguments *before* the C call (the project's rule for handing
+NumPy arrays to C, in full here): each array must be a ``numpy.ndarray``; float arrays
+exactly float32 or float64 in native byte order, one dtype per call; 2-D (``labels``/``idx``: 1-D);
 shapes that agree; C-contiguous; outputs and in-place targets writeable, of the
 exact expected shape and dtype, and not overlapping an input.  Nothing is copied
 or reallocated behind the caller's back: an in-place target is updated in place or
@@ -544,9 +544,11 @@ def sparse_matmul_t_acc(images, d, w, idx=None, scale=1.0):
 
 
 def simd_path():
-    """The code path the kernels use: 'avx512' (matmul and the sparse first layer; the rest AVX2), 'avx2-fma' or 'generic'.
+    """The code path the kernels use: 'avx512' (matmul and the sparse first layer; the rest
+    AVX2), 'avx2-fma' (x86-64), 'neon' (arm64) or 'generic' (portable C).
 
-    Chosen from the CPU at the first call; BACKPROP_FORCE_GENERIC=1 forces 'generic',
+    Chosen from the CPU at the first call (native/csrc/kernels_select.c; the paths and how
+    each was verified: docs/platforms.md); BACKPROP_FORCE_GENERIC=1 forces 'generic',
     BACKPROP_NO_AVX512=1 stops at 'avx2-fma' (both read once, at the first call)."""
     return ffi.string(lib.bp_simd_path()).decode()
 

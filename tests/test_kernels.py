@@ -69,119 +69,12 @@ def matmul_case(rng, dtype, M, N, K, trans_a, trans_b, with_bias, accumulate):
     return got, ref, scale + 1.0
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,N,K", MATMUL_SHAPES)
-@pytest.mark.parametrize("trans_a", [False, True])
-@pytest.mark.parametrize("trans_b", [False, True])
-def test_matmul_matches_numpy_for_every_transpose_combination(dtype, M, N, K, trans_a, trans_b):
-    rng = np.random.default_rng(M * 1000 + N * 10 + K)
-    got, ref, scale = matmul_case(rng, dtype, M, N, K, trans_a, trans_b, False, False)
-    assert got.dtype == dtype and got.shape == (M, N)
-    assert_close(got, ref, scale, dtype, f"{M}x{N}x{K} ta={trans_a} tb={trans_b}")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784), (23, 27, 64),
-                                   (13, 50, 96), (64, 32, 64), (41, 7, 64), (13, 17, 300), (9, 12, 300)])
-@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
-@pytest.mark.parametrize("with_bias,accumulate", [(True, False), (False, True), (True, True)])
-def test_matmul_adds_bias_and_accumulates_into_out(dtype, M, N, K, trans_a, trans_b, with_bias, accumulate):
-    rng = np.random.default_rng(7)
-    got, ref, scale = matmul_case(rng, dtype, M, N, K, trans_a, trans_b, with_bias, accumulate)
-    assert_close(got, ref, scale, dtype, f"bias={with_bias} accumulate={accumulate}")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("trans_a", [False, True])
-@pytest.mark.parametrize("trans_b", [False, True])
-@pytest.mark.parametrize("with_bias,accumulate", [(False, False), (True, True)])
-def test_any_slice_of_a_small_product_has_the_bits_of_the_whole(dtype, trans_a, trans_b, with_bias, accumulate):
-    """The engine splits products between threads by rows and columns; for K <= 128 the
-    small-product and blocked kernels compute each element by the same chain, so the
-    slices, whatever kernel their width selects, must match the whole to the bit."""
-    rng = np.random.default_rng(5)
-    M, N, K = 70, 100, 96
-    a = rand(rng, (K, M) if trans_a else (M, K), dtype)
-    b = rand(rng, (N, K) if trans_b else (K, N), dtype)
-    bias, old = rand(rng, (1, N), dtype), rand(rng, (M, N), dtype)
-    whole = kern.matmul(a, b, old.copy(), trans_a=trans_a, trans_b=trans_b,
-                        bias=bias if with_bias else None, accumulate=accumulate)
-    ct = "float" if dtype == np.float32 else "double"
-    f = getattr(lib, "bp_matmul_" + ("f32" if dtype == np.float32 else "f64"))
-    p = lambda arr, off=0: ffi.cast(ct + " *", ffi.from_buffer(ct + "[]", arr)) + off
-    for cols in ((0, 10), (10, 26), (26, 58), (58, 100), (0, 27), (27, 100)):  # widths 10-73
-        for rows in ((0, 1), (1, 17), (17, 70)):
-            (j0, j1), (i0, i1) = cols, rows
-            out = old.copy()
-            a_off = i0 if trans_a else i0 * K
-            rc = f(i1 - i0, j1 - j0, K, p(a, a_off), M if trans_a else K, int(trans_a),
-                   p(b, j0 * K if trans_b else j0), K if trans_b else N, int(trans_b),
-                   p(bias, j0) if with_bias else ffi.NULL, p(out, i0 * N + j0), N, int(accumulate))
-            assert rc == 0
-            assert out[i0:i1, j0:j1].tobytes() == whole[i0:i1, j0:j1].tobytes(), (rows, cols)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_random_shapes_match_numpy_and_their_slices_keep_the_bits(seed):
-    """Random shapes around every kernel's edges (C 1-80 wide: 1, 2, 4 vectors, narrow and
-    wide panels; K around 128; all transposes, bias, accumulate): each product matches
-    NumPy, and a trailing slice of it, which may select another kernel, has its bits."""
-    rng = np.random.default_rng(100 + seed)
-    for _ in range(100):
-        dtype = DTYPES[int(rng.integers(2))]
-        M, N, K = int(rng.integers(1, 40)), int(rng.integers(1, 81)), int(rng.integers(1, 140))
-        ta, tb, with_bias, acc = (bool(x) for x in rng.integers(0, 2, 4))
-        got, ref, scale = matmul_case(rng, dtype, M, N, K, ta, tb, with_bias, acc)
-        what = f"{np.dtype(dtype)} {M}x{N}x{K} ta={ta} tb={tb} bias={with_bias} acc={acc}"
-        assert_close(got, ref, scale, dtype, what)
-        if M < 2 or N < 2:
-            continue
-        i0, j0 = int(rng.integers(1, M)), int(rng.integers(1, N))
-        a = rand(rng, (K, M) if ta else (M, K), dtype)
-        b = rand(rng, (N, K) if tb else (K, N), dtype)
-        bias = rand(rng, (1, N), dtype) if with_bias else None
-        old = rand(rng, (M, N), dtype)
-        whole = kern.matmul(a, b, old.copy() if acc else None, trans_a=ta, trans_b=tb, bias=bias,
-                            accumulate=acc)
-        part = kern.matmul(np.ascontiguousarray(a[:, i0:] if ta else a[i0:]),
-                           np.ascontiguousarray(b[j0:] if tb else b[:, j0:]),
-                           old[i0:, j0:].copy() if acc else None, trans_a=ta, trans_b=tb,
-                           bias=None if bias is None else np.ascontiguousarray(bias[:, j0:]),
-                           accumulate=acc)
-        assert part.tobytes() == whole[i0:, j0:].tobytes(), (what, i0, j0)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_writes_into_the_given_out_and_returns_it(dtype):
-    rng = np.random.default_rng(1)
-    a, b = rand(rng, (5, 4), dtype), rand(rng, (4, 3), dtype)
-    out = np.full((5, 3), np.nan, dtype)
-    assert kern.matmul(a, b, out) is out
-    assert_close(out, a.astype(np.float64) @ b, np.abs(a) @ np.abs(b) + 1, dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_with_k_zero_gives_bias_or_zero_or_leaves_out(dtype):
-    a, b = np.empty((3, 0), dtype), np.empty((0, 4), dtype)
-    bias = np.arange(4, dtype=dtype).reshape(1, 4)
-    assert np.array_equal(kern.matmul(a, b), np.zeros((3, 4)))
-    assert np.array_equal(kern.matmul(a, b, bias=bias), np.broadcast_to(bias, (3, 4)))
-    out = np.ones((3, 4), dtype)
-    kern.matmul(a, b, out, bias=bias, accumulate=True)
-    assert np.array_equal(out, 1 + np.broadcast_to(bias, (3, 4)))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape_a,shape_b", [((0, 5), (5, 3)), ((4, 5), (5, 0)), ((0, 0), (0, 0))])
-def test_matmul_with_an_empty_dimension_returns_an_empty_result(dtype, shape_a, shape_b):
-    got = kern.matmul(np.ones(shape_a, dtype), np.ones(shape_b, dtype))
-    assert got.shape == (shape_a[0], shape_b[1]) and got.dtype == dtype
-
-
 # ---------------------------------------------------------------------------
 # Guard values: no kernel writes outside its output. A vector store one lane too wide
 # (a mask off by one at a right edge) lands in the canaries after the last row; checked
 # bit for bit, on whatever path this run is on (tests/test_simd_paths.py runs every one).
+# First in this file: a test that writes past an ordinary array could corrupt the heap and
+# abort the run before these could say what went wrong.
 
 GUARD = 16
 
@@ -305,6 +198,115 @@ def test_softmax_survives_logits_that_overflow_exp_unless_the_max_is_subtracted(
     want = np.mean(np.log(np.exp(zz - mx).sum(axis=1)) - (zz[np.arange(4), labels] - mx[:, 0]))
     assert np.isfinite(loss) and abs(loss - want) <= 1e-5 * (1 + abs(want))
     assert_close(delta, (np_softmax(z) - np.eye(N)[labels]) / 4, 1.0, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", MATMUL_SHAPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_matmul_matches_numpy_for_every_transpose_combination(dtype, M, N, K, trans_a, trans_b):
+    rng = np.random.default_rng(M * 1000 + N * 10 + K)
+    got, ref, scale = matmul_case(rng, dtype, M, N, K, trans_a, trans_b, False, False)
+    assert got.dtype == dtype and got.shape == (M, N)
+    assert_close(got, ref, scale, dtype, f"{M}x{N}x{K} ta={trans_a} tb={trans_b}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 13, 5), (65, 33, 785), (64, 64, 784), (23, 27, 64),
+                                   (13, 50, 96), (64, 32, 64), (41, 7, 64), (13, 17, 300), (9, 12, 300)])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("with_bias,accumulate", [(True, False), (False, True), (True, True)])
+def test_matmul_adds_bias_and_accumulates_into_out(dtype, M, N, K, trans_a, trans_b, with_bias, accumulate):
+    rng = np.random.default_rng(7)
+    got, ref, scale = matmul_case(rng, dtype, M, N, K, trans_a, trans_b, with_bias, accumulate)
+    assert_close(got, ref, scale, dtype, f"bias={with_bias} accumulate={accumulate}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("with_bias,accumulate", [(False, False), (True, True)])
+def test_any_slice_of_a_small_product_has_the_bits_of_the_whole(dtype, trans_a, trans_b, with_bias, accumulate):
+    """The engine splits products between threads by rows and columns; for K <= 128 the
+    small-product and blocked kernels compute each element by the same chain, so the
+    slices, whatever kernel their width selects, must match the whole to the bit."""
+    rng = np.random.default_rng(5)
+    M, N, K = 70, 100, 96
+    a = rand(rng, (K, M) if trans_a else (M, K), dtype)
+    b = rand(rng, (N, K) if trans_b else (K, N), dtype)
+    bias, old = rand(rng, (1, N), dtype), rand(rng, (M, N), dtype)
+    whole = kern.matmul(a, b, old.copy(), trans_a=trans_a, trans_b=trans_b,
+                        bias=bias if with_bias else None, accumulate=accumulate)
+    ct = "float" if dtype == np.float32 else "double"
+    f = getattr(lib, "bp_matmul_" + ("f32" if dtype == np.float32 else "f64"))
+    p = lambda arr, off=0: ffi.cast(ct + " *", ffi.from_buffer(ct + "[]", arr)) + off
+    for cols in ((0, 10), (10, 26), (26, 58), (58, 100), (0, 27), (27, 100)):  # widths 10-73
+        for rows in ((0, 1), (1, 17), (17, 70)):
+            (j0, j1), (i0, i1) = cols, rows
+            out = old.copy()
+            a_off = i0 if trans_a else i0 * K
+            rc = f(i1 - i0, j1 - j0, K, p(a, a_off), M if trans_a else K, int(trans_a),
+                   p(b, j0 * K if trans_b else j0), K if trans_b else N, int(trans_b),
+                   p(bias, j0) if with_bias else ffi.NULL, p(out, i0 * N + j0), N, int(accumulate))
+            assert rc == 0
+            assert out[i0:i1, j0:j1].tobytes() == whole[i0:i1, j0:j1].tobytes(), (rows, cols)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_shapes_match_numpy_and_their_slices_keep_the_bits(seed):
+    """Random shapes around every kernel's edges (C 1-80 wide: 1, 2, 4 vectors, narrow and
+    wide panels; K around 128; all transposes, bias, accumulate): each product matches
+    NumPy, and a trailing slice of it, which may select another kernel, has its bits."""
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(100):
+        dtype = DTYPES[int(rng.integers(2))]
+        M, N, K = int(rng.integers(1, 40)), int(rng.integers(1, 81)), int(rng.integers(1, 140))
+        ta, tb, with_bias, acc = (bool(x) for x in rng.integers(0, 2, 4))
+        got, ref, scale = matmul_case(rng, dtype, M, N, K, ta, tb, with_bias, acc)
+        what = f"{np.dtype(dtype)} {M}x{N}x{K} ta={ta} tb={tb} bias={with_bias} acc={acc}"
+        assert_close(got, ref, scale, dtype, what)
+        if M < 2 or N < 2:
+            continue
+        i0, j0 = int(rng.integers(1, M)), int(rng.integers(1, N))
+        a = rand(rng, (K, M) if ta else (M, K), dtype)
+        b = rand(rng, (N, K) if tb else (K, N), dtype)
+        bias = rand(rng, (1, N), dtype) if with_bias else None
+        old = rand(rng, (M, N), dtype)
+        whole = kern.matmul(a, b, old.copy() if acc else None, trans_a=ta, trans_b=tb, bias=bias,
+                            accumulate=acc)
+        part = kern.matmul(np.ascontiguousarray(a[:, i0:] if ta else a[i0:]),
+                           np.ascontiguousarray(b[j0:] if tb else b[:, j0:]),
+                           old[i0:, j0:].copy() if acc else None, trans_a=ta, trans_b=tb,
+                           bias=None if bias is None else np.ascontiguousarray(bias[:, j0:]),
+                           accumulate=acc)
+        assert part.tobytes() == whole[i0:, j0:].tobytes(), (what, i0, j0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_writes_into_the_given_out_and_returns_it(dtype):
+    rng = np.random.default_rng(1)
+    a, b = rand(rng, (5, 4), dtype), rand(rng, (4, 3), dtype)
+    out = np.full((5, 3), np.nan, dtype)
+    assert kern.matmul(a, b, out) is out
+    assert_close(out, a.astype(np.float64) @ b, np.abs(a) @ np.abs(b) + 1, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_with_k_zero_gives_bias_or_zero_or_leaves_out(dtype):
+    a, b = np.empty((3, 0), dtype), np.empty((0, 4), dtype)
+    bias = np.arange(4, dtype=dtype).reshape(1, 4)
+    assert np.array_equal(kern.matmul(a, b), np.zeros((3, 4)))
+    assert np.array_equal(kern.matmul(a, b, bias=bias), np.broadcast_to(bias, (3, 4)))
+    out = np.ones((3, 4), dtype)
+    kern.matmul(a, b, out, bias=bias, accumulate=True)
+    assert np.array_equal(out, 1 + np.broadcast_to(bias, (3, 4)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape_a,shape_b", [((0, 5), (5, 3)), ((4, 5), (5, 0)), ((0, 0), (0, 0))])
+def test_matmul_with_an_empty_dimension_returns_an_empty_result(dtype, shape_a, shape_b):
+    got = kern.matmul(np.ones(shape_a, dtype), np.ones(shape_b, dtype))
+    assert got.shape == (shape_a[0], shape_b[1]) and got.dtype == dtype
 
 
 # ---------------------------------------------------------------------------

@@ -47,18 +47,78 @@
       ...
      a5[k]  ->          acc[5][0 .. NR-1]
 
-   Sized for 16 vector registers of 256 bits (6 x 16 floats = 12 ymm on x86-64-v3;
-   6 x 4 q-registers of 32 on arm64); with only 128-bit vectors and 16 registers
-   (x86-64 baseline SSE2) a 4 x 8 tile avoids spilling.  The tile's size changes no
-   result: every element is the chain of gemm_blocked.inc's contract. */
-#if defined(__AVX__) || BP_ARCH_AARCH64
-enum { BP_GEN_MR = 6, BP_GEN_NR_F32 = 16, BP_GEN_NR_F64 = 8 };
+   4 rows x 2 vectors: 8 accumulators, 2 rows of the panel, the broadcast and the
+   products (multiply and add stay separate, so each needs a register) fit in 16 vector
+   registers without spilling (a 6-row tile spilled on x86-64-v3).  The tile's size
+   changes no result: every element is the chain of gemm_blocked.inc's contract. */
+#if defined(__AVX__)
+enum { BP_GEN_MR = 4, BP_GEN_NR_F32 = 16, BP_GEN_NR_F64 = 8 };
 #else
 enum { BP_GEN_MR = 4, BP_GEN_NR_F32 = 8, BP_GEN_NR_F64 = 4 };
 #endif
 enum { BP_GEN_NC = 128 };
 
-#define BP_UKERNEL_GENERIC(NAME_, T_, NR_)                                                      \
+/* The accumulators: with GCC and clang, their generic vector types (vector_size), which
+   each target lowers to its own SIMD registers — no intrinsics, any CPU; named vectors
+   stay in registers where a plain array of floats would be kept in memory.  Other
+   compilers (MSVC) get the same tile in plain arrays. */
+#if defined(__GNUC__)
+#if defined(__AVX__)
+#define BP_GEN_VBYTES 32
+#else
+#define BP_GEN_VBYTES 16
+#endif
+typedef float bp_gen_vf32 __attribute__((vector_size(BP_GEN_VBYTES)));
+typedef double bp_gen_vf64 __attribute__((vector_size(BP_GEN_VBYTES)));
+/* a broadcast (x + (V){0} would turn -0 into +0; lane stores compile to inserts) */
+#if BP_GEN_VBYTES == 32
+#define BP_SPLAT_bp_gen_vf32(x) ((bp_gen_vf32){x, x, x, x, x, x, x, x})
+#define BP_SPLAT_bp_gen_vf64(x) ((bp_gen_vf64){x, x, x, x})
+#else
+#define BP_SPLAT_bp_gen_vf32(x) ((bp_gen_vf32){x, x, x, x})
+#define BP_SPLAT_bp_gen_vf64(x) ((bp_gen_vf64){x, x})
+#endif
+#define BP_GEN_VEC 1
+#else
+#define BP_GEN_VEC 0
+#endif
+
+#if BP_GEN_VEC
+/* V_: the vector type of W_ lanes; NV_ = NR_ / W_ vectors a row of the tile */
+#define BP_UKERNEL_GENERIC(NAME_, T_, NR_, V_)                                                  \
+    static void NAME_(int64_t kc, const T_ *BP_RESTRICT A, int64_t rsa, int64_t csa, int mr,    \
+                      const T_ *BP_RESTRICT Bp, T_ *BP_RESTRICT C, int64_t ldc, int nr,         \
+                      int add, const T_ *BP_RESTRICT bias)                                      \
+    {                                                                                           \
+        enum { W_ = (int)(sizeof(V_) / sizeof(T_)), NV_ = NR_ / W_ };                           \
+        V_ acc[BP_GEN_MR][NV_];                                                                 \
+        const T_ *a[BP_GEN_MR];                                                                 \
+        for (int r = 0; r < BP_GEN_MR; ++r) {                                                   \
+            a[r] = A + (r < mr ? r : 0) * rsa; /* rows past mr repeat row 0, never stored */    \
+            for (int v = 0; v < NV_; ++v)                                                       \
+                acc[r][v] = (V_){0};                                                            \
+        }                                                                                       \
+        for (int64_t k = 0; k < kc; ++k) {                                                      \
+            V_ b[NV_];                                                                          \
+            memcpy(b, Bp + k * NR_, sizeof b);                                                  \
+            for (int r = 0; r < BP_GEN_MR; ++r) {                                               \
+                const T_ ar = a[r][k * csa];                                                    \
+                const V_ x = BP_SPLAT_##V_(ar);                                                 \
+                for (int v = 0; v < NV_; ++v)                                                   \
+                    acc[r][v] += x * b[v];                                                      \
+            }                                                                                   \
+        }                                                                                       \
+        for (int r = 0; r < mr; ++r) {                                                          \
+            T_ t[NR_], *c = C + r * ldc;                                                        \
+            memcpy(t, acc[r], sizeof t);                                                        \
+            for (int j = 0; j < nr; ++j) {                                                      \
+                const T_ v = t[j] + (bias ? bias[j] : (T_)0);                                   \
+                c[j] = add ? v + c[j] : v;                                                      \
+            }                                                                                   \
+        }                                                                                       \
+    }
+#else
+#define BP_UKERNEL_GENERIC(NAME_, T_, NR_, V_)                                                  \
     static void NAME_(int64_t kc, const T_ *BP_RESTRICT A, int64_t rsa, int64_t csa, int mr,    \
                       const T_ *BP_RESTRICT Bp, T_ *BP_RESTRICT C, int64_t ldc, int nr,         \
                       int add, const T_ *BP_RESTRICT bias)                                      \
@@ -86,8 +146,9 @@ enum { BP_GEN_NC = 128 };
             }                                                                                   \
         }                                                                                       \
     }
-BP_UKERNEL_GENERIC(ukernel_generic_f32, float, BP_GEN_NR_F32)
-BP_UKERNEL_GENERIC(ukernel_generic_f64, double, BP_GEN_NR_F64)
+#endif
+BP_UKERNEL_GENERIC(ukernel_generic_f32, float, BP_GEN_NR_F32, bp_gen_vf32)
+BP_UKERNEL_GENERIC(ukernel_generic_f64, double, BP_GEN_NR_F64, bp_gen_vf64)
 
 BP_PACK_BT_GENERIC(pack_bt_generic_f32, float)
 BP_PACK_BT_GENERIC(pack_bt_generic_f64, double)
