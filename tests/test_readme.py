@@ -9,8 +9,6 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README, README_ZH = "README.md", "README.zh-CN.md"
 GLOSSARY = "docs/glossary.md"
-# written on other branches ("platforms", "trainer", "gradients"); the README links them now
-OTHERS_DOCS = {"docs/platforms.md", "docs/reliability.md", "docs/erratum.md"}
 
 
 def read(name):
@@ -98,10 +96,7 @@ def local_links(name):
 @pytest.mark.parametrize("name", [README, README_ZH, GLOSSARY, "docs/performance.md"])
 def test_every_local_link_and_picture_exists(name):
     missing = [t for t in local_links(name) if not os.path.exists(os.path.join(ROOT, t))]
-    theirs = [t for t in missing if t in OTHERS_DOCS]
-    assert [t for t in missing if t not in OTHERS_DOCS] == []
-    if theirs:
-        pytest.skip(f"{name} links {', '.join(theirs)}, written on another branch and not merged here")
+    assert missing == []
 
 
 @pytest.mark.parametrize("name", [README, README_ZH])
