@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .atomic import replace_atomically
+
 FORMAT = "backprop-ch5 checkpoint"
 VERSION = 2
 MAX_LAYERS = 64                    # native.engine's limit
@@ -261,19 +263,7 @@ def save(path, ckpt):
     for k, v in history.items():
         arrays[f"history_{k}"] = v
     folder = os.path.dirname(real)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_tmp_prefix(real), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, real)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    replace_atomically(real, lambda f: np.savez(f, **arrays), prefix=_tmp_prefix(real))
     try:   # make the rename itself durable
         dfd = os.open(folder, os.O_RDONLY)
         try:

@@ -19,12 +19,12 @@ import io
 import math
 import os
 import sys
-import tempfile
 
 import numpy as np
 
 from . import checkpoint as ckpt_mod
 from . import figures
+from .atomic import replace_atomically
 from .checkpoint import CheckpointError
 
 FIGURES = ("curves", "weights", "confusion", "mistakes", "gradcheck")
@@ -82,21 +82,8 @@ def _save(fig, path, dpi, palette=None):
         image = Image.fromarray(nearest[where].astype(np.uint8).reshape(packed.shape))
         image.putpalette(palette.astype(np.uint8).ravel().tolist())   # L → P
     image.save(buf, format="PNG", optimize=True)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())   # mkstemp's 0600 would hide the picture from others
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # mkstemp's 0600 would hide the picture from others
+    replace_atomically(path, lambda f: f.write(buf.getvalue()), mode=0o666 & ~_umask())
     return path
 
 

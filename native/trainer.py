@@ -21,6 +21,7 @@ import numpy as np
 
 from . import checkpoint as ckpt_mod
 from .checkpoint import Checkpoint, CheckpointError
+from .atomic import replace_atomically
 
 CHAPTER = dict(sizes=[784, 64, 32, 10], epochs=10, batch_size=64, lr=0.1, decay=0.95, seed=0,
                dtype="float32", dataset="mnist")
@@ -313,25 +314,14 @@ def check_memory(s, threads):
 def write_json_atomically(path, obj):
     """As checkpoints are written: a temporary file, fsync, rename; never over a special file."""
     import stat
-    import tempfile
     real = os.path.realpath(path)
     if os.path.lexists(real) and not stat.S_ISREG(os.stat(real).st_mode):
         raise OSError(f"{path} is not a regular file; the results will not replace it")
-    path, folder = real, os.path.dirname(real)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=ckpt_mod._tmp_prefix(real), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+
+    def write(f):
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+    replace_atomically(real, write, binary=False, prefix=ckpt_mod._tmp_prefix(real))
 
 
 def results(config, history, done, argv):
