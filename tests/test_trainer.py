@@ -536,7 +536,10 @@ def test_ctrl_c_answers_within_a_second_in_a_long_epoch(mnist, tmp_path):
     answered = time.monotonic() - t0
     assert proc.returncode == 130, err
     assert "epoch  1/1" not in out, "the epoch did not finish first"
-    assert answered < 2.5, f"Ctrl-C took {answered:.1f} s"
+    # The claim is that Ctrl-C does not wait for the epoch (~70 s here): it is answered
+    # after the current piece (~0.3 s). 15 s leaves room for a loaded or emulated machine
+    # (4.6 s seen under qemu-aarch64) and still fails a trainer that waits for the epoch.
+    assert answered < 15, f"Ctrl-C took {answered:.1f} s"
     assert "interrupted during epoch 1" in err and "no checkpoint was written" in err
     assert "holds epoch" not in err and not path.exists()
 

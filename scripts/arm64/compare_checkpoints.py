@@ -9,6 +9,7 @@ do not; 2 on unreadable input. Standard library and NumPy only, so it runs
 in any of the project's environments.
 """
 import argparse
+import re
 import sys
 
 import numpy as np
@@ -36,7 +37,10 @@ def main(argv=None):
         print(f"different arrays: {sorted(a)} vs {sorted(b)}")
         return 1
     ok, identical, worst = True, True, (0.0, 0.0, "")
-    for name in sorted(a, key=lambda k: (int(k[1:]), k[0] != "w")):   # w0 b0 w1 b1 ...
+    # The parameters only (W1 b1 W2 b2 ..., or w0 b0 ... in version-1 files); the
+    # history's seconds differ between any two runs.
+    params = [k for k in a if re.fullmatch(r"[wWbB]\d+", k)]
+    for name in sorted(params, key=lambda k: (int(k[1:]), k[0].lower() != "w")):
         x, y = a[name], b[name]
         if x.shape != y.shape or x.dtype != y.dtype:
             print(f"{name}: shape/dtype differ: {x.shape} {x.dtype} vs {y.shape} {y.dtype}")
