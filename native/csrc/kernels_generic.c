@@ -26,9 +26,38 @@
 #define T_TINY DBL_MIN
 #include "kernels_impl.inc"
 
+/* The sparse kernels on 32-byte vectors where the compiler has GCC's vector
+   extensions (GCC, clang): each lane computes what the scalar code would, multiply
+   and add unfused, so the bits match the scalar build's (MSVC's) and every
+   target's. Loads and stores go through memcpy (W's and C's rows need not be
+   aligned); a broadcast is written lane by lane, so -0 stays -0. */
+#if defined(__GNUC__)
+typedef float bp_gen_v8f __attribute__((vector_size(32)));
+typedef double bp_gen_v4d __attribute__((vector_size(32)));
+#define BP_GEN_VLOAD(V_, p) __extension__({ V_ v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define BP_GEN_VSTORE(p, v) do { const __typeof__(v) v_ = (v); memcpy((p), &v_, sizeof v_); } while (0)
+#define V bp_gen_v8f
+#define VL 8
+#define VSET1(x) __extension__({ const float x_ = (x); (bp_gen_v8f){x_, x_, x_, x_, x_, x_, x_, x_}; })
+#define VLOAD(p) BP_GEN_VLOAD(bp_gen_v8f, p)
+#define VSTORE(p, v) BP_GEN_VSTORE(p, v)
+#define VMUL(a, b) ((a) * (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define SFMA(a, b, c) ((a) * (b) + (c))
+#endif
 #define T float
 #define TS f32
 #include "sparse_impl.inc"
+#if defined(__GNUC__)
+#define V bp_gen_v4d
+#define VL 4
+#define VSET1(x) __extension__({ const double x_ = (x); (bp_gen_v4d){x_, x_, x_, x_}; })
+#define VLOAD(p) BP_GEN_VLOAD(bp_gen_v4d, p)
+#define VSTORE(p, v) BP_GEN_VSTORE(p, v)
+#define VMUL(a, b) ((a) * (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define SFMA(a, b, c) ((a) * (b) + (c))
+#endif
 #define T double
 #define TS f64
 #include "sparse_impl.inc"
