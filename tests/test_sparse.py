@@ -15,9 +15,9 @@ from native.kernels import SparseImages, ffi, lib
 
 DTYPES = [np.float64, np.float32]
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
-# 1..100 columns: every block width of every SIMD path (1, 2, 4 vectors of 4, 8, 16
+# 1..200 columns: every block width of every SIMD path (1, 2, 4, 8 vectors of 2 to 16
 # lanes), with and without a scalar tail.
-WIDTHS = [1, 3, 4, 8, 16, 21, 32, 48, 64, 100]
+WIDTHS = [1, 3, 4, 8, 16, 21, 32, 48, 64, 100, 131, 200]
 
 
 def digit_like(rng, n, d=784, density=0.2):
@@ -126,6 +126,29 @@ def test_any_column_split_gives_the_same_bits(dtype):
             assert upd(64, hi - lo, 784, *sp._c(), 64, ffi.NULL, 0.5, ffi.cast(ct + " *", fb(d)) + lo, 100,
                        ffi.cast(ct + " *", fb(w2)) + lo, 100) == 0
         assert out.tobytes() == whole.tobytes() and w2.tobytes() == whole_w.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_update_of_a_large_batch_has_the_bits_of_one_row_at_a_time(dtype):
+    """W += XᵀD regroups the batch's pixels (64 rows and a window of pixels at a time,
+    sparse_impl.inc) and keeps W's rows in registers; each weight must still add the
+    batch rows in order, exactly as 150 one-row calls do. Images of 9,000 pixels, one
+    of them full, make the windows split a single row."""
+    rng = np.random.default_rng(11)
+    img = digit_like(rng, 40, d=9000)
+    img[5] = rng.integers(1, 256, 9000)
+    sp = SparseImages(img)
+    idx = rng.integers(0, 40, 150)
+    idx[[63, 64, 149]] = 5
+    w = rng.standard_normal((9000, 37)).astype(dtype)
+    d = rng.standard_normal((150, 37)).astype(dtype)
+    whole = kern.sparse_matmul_t_acc(sp, d, w.copy(), idx, 1 / 255)
+    one_by_one = w.copy()
+    for i in range(150):
+        kern.sparse_matmul_t_acc(sp, d[i:i + 1], one_by_one, idx[i:i + 1], 1 / 255)
+    assert whole.tobytes() == one_by_one.tobytes()
+    x = img[idx].astype(np.float64) / 255
+    assert_close(whole, w + x.T @ d, np.abs(w) + x.T @ np.abs(d), dtype)
 
 
 # --- the engine on SparseImages ---------------------------------------------------
