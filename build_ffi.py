@@ -122,6 +122,14 @@ if __name__ == "__main__":
     # cffi's C code defines Py_LIMITED_API (except on debug builds and Windows), and
     # `pip install -e .` names the module _kernels.abi3.so; this build is renamed to
     # the same name, so the two ways never leave two modules that shadow each other.
+    # cffi's compile() reads pyproject.toml through setuptools, whose checks of the
+    # `license = "MIT"` form need setuptools 77; an older one fails with a page of
+    # schema errors. (pip install -e . builds in its own environment and is not affected.)
+    import setuptools
+    _st = tuple(int(x) if x.isdigit() else 0 for x in setuptools.__version__.split(".")[:2])
+    if _st < (77, 0):
+        sys.exit(f"build_ffi.py needs setuptools >= 77 (pyproject.toml's license field), found "
+                 f"{setuptools.__version__}: python -m pip install -U 'setuptools>=77'")
     print("compiler:", family, "| openmp:", "yes" if omp else "no", "| sources:", ", ".join(os.path.basename(s) for s in sources))
     built = os.path.abspath(ffibuilder.compile(tmpdir=ROOT, verbose="-v" in sys.argv))
     if os.name == "posix" and sys.implementation.name == "cpython" and not hasattr(sys, "gettotalrefcount"):

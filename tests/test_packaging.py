@@ -89,3 +89,17 @@ def test_sdist_and_wheel_build_without_warnings_and_the_wheel_trains_outside_the
     where = subprocess.run([str(python), "-c", "import native.data; print(native.data.__file__)"],
                            cwd=outside, env=env, capture_output=True, text=True, check=True)
     assert str(env_dir) in where.stdout  # the installed copy, not the source tree
+
+
+def test_build_ffi_names_the_setuptools_it_needs_instead_of_a_schema_error(tmp_path):
+    """`python build_ffi.py` with setuptools older than 77 (which rejects pyproject's
+    license form with a page of schema errors) stops first with one line that says
+    what to install. Nothing is compiled: the check comes before the build."""
+    code = ("import setuptools, runpy, sys; setuptools.__version__ = '65.5.0'; "
+            f"sys.argv = ['build_ffi.py']; runpy.run_path({str(ROOT / 'build_ffi.py')!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert "needs setuptools >= 77" in proc.stderr and "found 65.5.0" in proc.stderr
+    assert "pip install -U 'setuptools>=77'" in proc.stderr
+    assert "compiler:" not in proc.stdout      # stopped before the build started
