@@ -10,7 +10,7 @@ W1, b1 is the first layer (weights[0], biases[0]), as in the chapter.
 Each parameter must pass three checks:
 
 * pure vs numerical and native vs numerical: the relative error of
-  ``pure.gradcheck`` — |a−n| / max(|a|+|n|, R/1e-7), largest over the entries,
+  ``pure.gradcheck``, |a−n| / max(|a|+|n|, R/1e-7), largest over the entries,
   ≤ 1e-7, where R is the rounding error a float64 central difference can carry
   (so an entry passes when its cs231n relative error is ≤ 1e-7 or |a−n| ≤ R);
 * pure vs native: tensor-relative max|p−c| / max|p| ≤ 1e-12 (the two sum in a
@@ -27,7 +27,11 @@ a right answer nothing and catches smaller bugs.
 With ``--backward module:function`` a student's own backward — written with
 NumPy as the chapter's is — is checked against the same numerical gradient:
 it is called as ``backward(activations, pre_activations, weights, y_onehot)``
-with float64 arrays (copies) and must return ``(grad_w, grad_b)``.
+with float64 arrays (copies) and must return ``(grad_w, grad_b)``. When it
+fails, the check shows each failing parameter's worst entry, the ratio
+yours/numerical, which entries fail, and names the likely mistake. With
+``--numerical module:function`` a student's own ``numerical_gradient(loss_fn,
+param)`` (the chapter's §5.8, on float64 arrays) is checked against ours.
 """
 import argparse
 import sys
@@ -36,10 +40,13 @@ import numpy as np
 
 import pure
 from pure import checks
-from pure.gradcheck import (THRESHOLD, BackwardError, KinkWatch, add_problem_arguments,
-                            backward_with_chapter_bias,
-                            call_backward, check_problem_arguments, describe_rule, format_table,
-                            judge, load_backward, random_problem, rounding_allowance, verdict)
+from pure.gradcheck import backward_with_chapter_bias, random_problem
+from pure.gradcheck_cli import (RULE_HELP, add_problem_arguments, check_problem_arguments,
+                                describe_rule, format_table, verdict)
+from pure.gradcheck_diagnosis import diagnose
+from pure.gradcheck_numerical import check_numerical
+from pure.gradcheck_rules import THRESHOLD, KinkWatch, judge, rounding_allowance
+from pure.gradcheck_student import BackwardError, call_backward, load_backward, load_numerical
 
 from . import network as native
 
@@ -97,10 +104,13 @@ class _Problem:
 
     def student_gradients(self, backward_fn, name):
         """A student's backward on (copies of) the float64 arrays, as the chapter's NumPy code takes them."""
-        grad_w, grad_b = call_backward(backward_fn, self.activations, self.pre_activations,
-                                       self.Wn, self.Yn, name)
-        return ([np.asarray(g, dtype=np.float64).tolist() for g in grad_w],
-                [np.asarray(g, dtype=np.float64).tolist() for g in grad_b])
+        return call_backward(backward_fn, self.activations, self.pre_activations,
+                             self.Wn, self.Yn, name, arrays=True)
+
+    def diagnose(self, pairs):
+        """``pure.gradcheck_diagnosis.diagnose`` of (name, analytic, numerical, at_kink) on this problem."""
+        acts, pres = pure.forward(self.X, self.W, self.B)
+        return diagnose(pairs, acts, pres, self.W, self.Y, THRESHOLD, self.allowance)
 
 
 def exercise3_errors(sizes=(4, 5, 3), samples=3, seed=0):
@@ -142,9 +152,11 @@ def exercise3_errors(sizes=(4, 5, 3), samples=3, seed=0):
     return result
 
 
-def three_way(sizes=(4, 5, 3), samples=3, seed=0, backward_fn=None, backward_name="backward"):
+def three_way(sizes=(4, 5, 3), samples=3, seed=0, backward_fn=None, backward_name="backward",
+              diagnosis=None):
     """Returns (rows, allowance): table rows (name, shape, pure~num, native~num, pure~native,
-    f32~f64, [yours~num,] result text, passed) and the rounding allowance R the verdict used."""
+    f32~f64, [yours~num,] result text, passed) and the rounding allowance R the verdict used.
+    ``diagnosis``, a list, receives the ``Diagnosis`` of the student's backward (when given)."""
     problem = _Problem(sizes, samples, seed)
     p_gw, p_gb = problem.pure_gradients()
     n_gw, n_gb = native_gradients(problem.Xn, problem.Yn, problem.Wn, problem.Bn)
@@ -154,11 +166,13 @@ def three_way(sizes=(4, 5, 3), samples=3, seed=0, backward_fn=None, backward_nam
     if backward_fn is not None:
         y_gw, y_gb = problem.student_gradients(backward_fn, backward_name)
 
-    rows = []
+    rows, yours = [], []
     for name, i, is_weight, param in problem.parameters():
         p_g, n_g, s_g = ((p_gw, n_gw, s_gw) if is_weight else (p_gb, n_gb, s_gb))
         p_g, n_g, s_g = p_g[i], n_g[i], s_g[i]
         num, at_kink = problem.numerical(param)
+        if backward_fn is not None:
+            yours.append((name, (y_gw if is_weight else y_gb)[i], num, at_kink))
         analytic = [p_g, n_g.tolist()] + ([(y_gw if is_weight else y_gb)[i]] if backward_fn else [])
         judged = [judge(a, num, THRESHOLD, problem.allowance, at_kink) for a in analytic]
         exact = (tensor_relative(n_g, p_g), tensor_relative(s_g, n_g))
@@ -166,7 +180,21 @@ def three_way(sizes=(4, 5, 3), samples=3, seed=0, backward_fn=None, backward_nam
         by_rounding = max(j.by_rounding for j in judged)
         cells = [judged[0].error, judged[1].error, *exact] + ([judged[2].error] if backward_fn else [])
         rows.append((name, param.shape, *cells, verdict(ok, by_rounding, judged[0].at_kink), ok))
+    if diagnosis is not None and yours:
+        diagnosis.append(problem.diagnose(yours))
     return rows, problem.allowance
+
+
+def numerical_command(numerical_fn, spec, sizes, samples, seed):
+    """``--numerical``: a student's NumPy numerical_gradient against ours; returns the exit status."""
+    problem = _Problem(sizes, samples, seed)
+    parameters = [(name, param) for name, _, _, param in problem.parameters()]
+    _, pres = pure.forward(problem.X, problem.W, problem.B)
+    return check_numerical(numerical_fn, f"your numerical gradient {spec}", parameters, problem.loss,
+                           native.numerical_gradient, problem.loss(),
+                           problem.pre_activations[-1].tolist(), len(problem.W), pres,
+                           f"{'→'.join(map(str, sizes))} network, {samples} samples, seed {seed}",
+                           arrays=True)
 
 
 HEADER = ("parameter", "shape", "pure~numerical", "native~numerical", "pure~native", "f32~f64", "result")
@@ -174,24 +202,31 @@ HEADER = ("parameter", "shape", "pure~numerical", "native~numerical", "pure~nati
 
 def main(argv=None):
     parser = checks.ArgumentParser(
-        prog="python -m native.gradcheck", description=__doc__,
-        epilog="exit status: 0 if every parameter passes, 1 if any fails, 2 for a bad option",
+        prog="python -m native.gradcheck", description=__doc__ + "\n" + RULE_HELP,
+        epilog="exit status: 0 if every parameter passes, 1 if any fails or your code raises, "
+               "2 for a bad option",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_problem_arguments(parser)
-    parser.add_argument("--backward", metavar="MODULE:FUNCTION",
-                        help="also check this backward(), called with float64 NumPy arrays "
-                             "(module importable from the current directory, or file.py:function)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--backward", metavar="MODULE:FUNCTION",
+                      help="also check this backward(), called with float64 NumPy arrays "
+                           "(module importable from the current directory, or file.py:function)")
+    mode.add_argument("--numerical", metavar="MODULE:FUNCTION",
+                      help="check this numerical_gradient(loss_fn, param) (float64 arrays, the "
+                           "chapter's §5.8) against ours")
     args = parser.parse_args(argv)
     check_problem_arguments(parser, args)
-    backward_fn = None
-    if args.backward is not None:
-        try:
-            backward_fn = load_backward(args.backward)
-        except BackwardError as error:
-            parser.error(str(error))
+    try:
+        backward_fn = load_backward(args.backward) if args.backward is not None else None
+        numerical_fn = load_numerical(args.numerical) if args.numerical is not None else None
+    except BackwardError as error:
+        parser.error(str(error))
+    if numerical_fn is not None:
+        return numerical_command(numerical_fn, args.numerical, args.sizes, args.samples, args.seed)
+    diagnosis = []
     try:
         rows, allowance = three_way(args.sizes, args.samples, args.seed, backward_fn,
-                                    f"your backward {args.backward}")
+                                    f"your backward {args.backward}", diagnosis)
     except BackwardError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -204,6 +239,8 @@ def main(argv=None):
     print(format_table([row[:-1] for row in rows], header))
     failed = [r[0] for r in rows if not r[-1]]
     if failed:
+        if diagnosis and diagnosis[0].lines:
+            print("\n" + "\n".join(diagnosis[0].lines))
         print(f"\nFAIL: {', '.join(failed)}")
         return 1
     print(f"\nOK: all {len(rows)} parameters agree three ways"
