@@ -21,12 +21,33 @@ from pure.network import TINY, relu, relu_derivative
 from pure.numerical import numerical_gradient
 
 
+NEURON_NAMES = ("w", "b")
+EXERCISE1_NAMES = ("w1_1", "w1_2", "b1", "w2", "b2")   # w1_1: from input 1 to the hidden neuron
+
+
+def check_names(params, names, what):
+    """One line for a dict whose keys are not exactly ``names`` (e.g. "w11" for "w1_1")."""
+    if not isinstance(params, dict):
+        raise TypeError(f"{what} must be a dict of named numbers {{{', '.join(names)}}}, "
+                        f"got {type(params).__name__}")
+    unknown = [k for k in params if k not in names]
+    missing = [k for k in names if k not in params]
+    if unknown or missing:
+        import difflib
+        hints = [f"{k!r} (did you mean {difflib.get_close_matches(str(k), names, 1, 0.5)[0]!r}?)"
+                 if difflib.get_close_matches(str(k), names, 1, 0.5) else repr(k) for k in unknown]
+        raise ValueError(f"{what} must name exactly {', '.join(names)}"
+                         + (f"; unknown: {', '.join(hints)}" if unknown else "")
+                         + (f"; missing: {', '.join(missing)}" if missing else ""))
+
+
 # ---------------------------------------------------------------------------
 # §5.3: one neuron, squared error
 # ---------------------------------------------------------------------------
 
 def neuron_loss(params, x, y):
     """The §5.3 example: z = w·x + b, a = ReLU(z), L = (a − y)²."""
+    check_names(params, NEURON_NAMES, "params")
     z = params["w"] * x + params["b"]        # z = w·x + b
     a = relu(z)                              # a = max(0, z)
     return (a - y) ** 2                      # L = (a − y)²
@@ -43,6 +64,7 @@ def neuron_gradients(params, x, y):
     If the neuron is switched off (z ≤ 0), ReLU'(z) = 0 and both are 0: a neuron
     that did not fire takes no blame.
     """
+    check_names(params, NEURON_NAMES, "params")
     z = params["w"] * x + params["b"]
     a = relu(z)
     dL_da = 2.0 * (a - y)                    # ∂L/∂a = 2(a − y)
@@ -80,6 +102,7 @@ def exercise1_forward(params, x):
 
     ``params`` has the keys "w1_1", "w1_2", "b1", "w2", "b2"; ``x`` is (x₁, x₂).
     """
+    check_names(params, EXERCISE1_NAMES, "params")
     x1, x2 = x
     z1 = params["w1_1"] * x1 + params["w1_2"] * x2 + params["b1"]
     a1 = relu(z1)
@@ -219,22 +242,67 @@ def _print_comparison(title, analytic, numerical):
     print()
 
 
-def main(argv=None):
-    """Print the worked examples, analytic gradients next to numerical ones."""
-    parser = checks.ArgumentParser(
-        prog="python -m pure.examples",
-        description=(
-            "Worked examples of the chain rule (chapter 5, §5.3 and exercise 1), each\n"
-            "gradient derived by hand and printed next to the numerical gradient\n"
-            "(central differences, eps = 1e-5) with their relative error:\n\n"
-            "  §5.3        one ReLU neuron, squared error L = (a - y)^2, firing and off\n"
-            "  exercise 1  2 inputs -> 1 ReLU neuron -> 1 sigmoid output, twice:\n"
-            "              binary cross-entropy (delta2 = a2 - y) and the squared\n"
-            "              error of §5.3 (delta2 = 2(a2 - y) a2 (1 - a2))\n\n"
-            "Takes no options besides --help; the code is in pure/examples.py."),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.parse_args(argv)
+LOSSES = {"cross-entropy": (exercise1_loss, exercise1_gradients, exercise1_numerical_gradients),
+          "squared": (exercise1_squared_loss, exercise1_squared_gradients,
+                      exercise1_squared_numerical_gradients)}
+AGREE = 0.005    # a hand-derived value is right within 0.5 % of the chain rule's (3–4 digits written)
 
+
+def mark_exercise1(params, x, y, mine, loss="cross-entropy"):
+    """A student's own exercise-1 gradients, each marked: {name: (mine, right value, is_right)}.
+
+    ``mine`` names some or all of the five gradients ("w1_1", "w1_2", "b1",
+    "w2", "b2"). The right value is the chain rule's (``exercise1_gradients``
+    or the squared-error version); a value is right within 0.5 % of it.
+    """
+    _, gradients, _ = LOSSES[loss]
+    unknown = [k for k in mine if k not in EXERCISE1_NAMES]
+    if unknown or not mine:
+        check_names({k: 0 for k in unknown}, EXERCISE1_NAMES, "your gradients")
+    right = gradients(params, x, y)
+    return {name: (mine[name], right[name] + 0.0,
+                   abs(mine[name] - right[name]) <= AGREE * abs(right[name]) + 1e-12)
+            for name in EXERCISE1_NAMES if name in mine}
+
+
+def near_kink(params, x, eps=1e-5):
+    """True when z₁ is within the numerical gradient's reach of ReLU's kink at 0."""
+    z1 = exercise1_forward(params, x)[0]
+    return abs(z1) <= eps * (1.0 + abs(x[0]) + abs(x[1]))
+
+
+def _named_numbers(parser, option, items, names):
+    """{name: float} from NAME=VALUE words; one line for anything else."""
+    values = {}
+    for item in items:
+        name, equals, text = item.partition("=")
+        if not equals:
+            parser.error(f"{option} takes NAME=VALUE words (e.g. w1_1=0.4), got {item!r}")
+        if name in values:
+            parser.error(f"{option} names {name} twice")
+        try:
+            value = float(text)
+        except ValueError:
+            parser.error(f"{option} {name}: {text!r} is not a number")
+        if not math.isfinite(value):
+            parser.error(f"{option} {name}: must be a finite number, got {text}")
+        values[name] = value
+    if option == "--params":
+        try:
+            check_names(values, names, option)
+        except ValueError as error:
+            parser.error(str(error))
+    for name in values:
+        if name not in names:
+            import difflib
+            close = difflib.get_close_matches(name, names, 1, 0.5)
+            parser.error(f"{option}: unknown name {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                         + f"; the names are {', '.join(names)}")
+    return values
+
+
+def print_worked_answers():
+    """The worked answers of §5.3 and exercise 1, analytic next to numerical (``--answer``)."""
     for label, ex in (("z > 0, the neuron fires", NEURON_EXAMPLE),
                       ("z ≤ 0, the neuron is off: no blame", NEURON_OFF_EXAMPLE)):
         p, x, y = ex["params"], ex["x"], ex["y"]
@@ -261,7 +329,92 @@ def main(argv=None):
         "      δ₂ = 2(a₂ − y)·a₂(1 − a₂)  (the sigmoid's slope stays in: small when it saturates),\n"
         "      then as above: δ₁ = δ₂·w₂·ReLU'(z₁),  ∂L/∂w₂ = δ₂·a₁,  ∂L/∂w₁ⱼ = δ₁·xⱼ",
         exercise1_squared_gradients(p, x, y), exercise1_squared_numerical_gradients(p, x, y))
-    return 0
+
+
+def main(argv=None):
+    """Exercise 1 from the command line: the student's own numbers marked, or (--answer) the worked answers."""
+    parser = checks.ArgumentParser(
+        prog="python -m pure.examples",
+        description=(
+            "Chapter 5, exercise 1: 2 inputs -> 1 ReLU neuron -> 1 sigmoid output.\n"
+            "Derive the five gradients on paper, then give the inputs, the parameters\n"
+            "and your own gradients: each is marked right or wrong (right = within\n"
+            "0.5 % of the chain rule's value, which the numerical gradient confirms),\n"
+            "and the right value is shown only for the wrong ones. A warning comes\n"
+            "when z1 sits at ReLU's kink (z1 = 0), where no slope exists.\n\n"
+            "Names: z1 = w1_1*x1 + w1_2*x2 + b1, a1 = ReLU(z1), z2 = w2*a1 + b2,\n"
+            "a2 = sigmoid(z2); the loss is binary cross-entropy (delta2 = a2 - y) or,\n"
+            "with --loss squared, §5.3's (a2 - y)^2 (delta2 = 2(a2 - y) a2 (1 - a2)).\n\n"
+            "Without --mine it prints the forward pass of your numbers and no\n"
+            "gradients. --answer prints the worked answers instead: §5.3's single\n"
+            "neuron (firing and off) and exercise 1 with either loss, each gradient\n"
+            "next to the numerical one. The code is in pure/examples.py."),
+        epilog="examples:\n"
+               "  python -m pure.examples                  # the example's forward pass; no answers\n"
+               "  python -m pure.examples --x 1.5 0.5 --y 1 \\\n"
+               "      --params w1_1=0.4 w1_2=-0.3 b1=0.1 w2=0.8 b2=-0.2 \\\n"
+               "      --mine w1_1=-0.528 w1_2=-0.176 b1=-0.352 w2=-0.242 b2=-0.440\n"
+               "  python -m pure.examples --answer         # the worked answers\n"
+               "exit status: 0 when every gradient given is right, 1 when one is wrong, 2 for a bad option",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--x", type=float, nargs=2, metavar=("X1", "X2"),
+                        help=f"the two inputs (default: {' '.join(map(str, EXERCISE1_EXAMPLE['x']))})")
+    parser.add_argument("--y", type=float, help=f"the target, 0 or 1 for cross-entropy "
+                                                f"(default: {EXERCISE1_EXAMPLE['y']:g})")
+    parser.add_argument("--params", nargs=5, metavar="NAME=VALUE",
+                        help="all five parameters, e.g. w1_1=0.4 w1_2=-0.3 b1=0.1 w2=0.8 b2=-0.2 "
+                             "(default: those)")
+    parser.add_argument("--mine", nargs="+", metavar="NAME=VALUE",
+                        help="your gradients dL/dNAME, some or all of w1_1 w1_2 b1 w2 b2")
+    parser.add_argument("--loss", choices=sorted(LOSSES), default="cross-entropy",
+                        help="the loss you derived for (default: cross-entropy)")
+    parser.add_argument("--answer", action="store_true",
+                        help="print the worked answers of §5.3 and exercise 1 (and nothing else)")
+    args = parser.parse_args(argv)
+    if args.answer:
+        if args.x or args.y is not None or args.params or args.mine:
+            parser.error("--answer prints the worked example only; drop --x, --y, --params and --mine")
+        print_worked_answers()
+        return 0
+    x = tuple(args.x) if args.x else EXERCISE1_EXAMPLE["x"]
+    y = args.y if args.y is not None else EXERCISE1_EXAMPLE["y"]
+    if not all(math.isfinite(v) for v in (*x, y)):
+        parser.error(f"--x and --y must be finite numbers, got x = {x}, y = {y}")
+    if args.loss == "cross-entropy" and not 0 <= y <= 1:
+        parser.error(f"--y must be between 0 and 1 for cross-entropy (a probability), got {y:g}")
+    params = _named_numbers(parser, "--params", args.params, EXERCISE1_NAMES) if args.params \
+        else dict(EXERCISE1_EXAMPLE["params"])
+    mine = _named_numbers(parser, "--mine", args.mine, EXERCISE1_NAMES) if args.mine else {}
+
+    loss_fn, _, numerical = LOSSES[args.loss]
+    z1, a1, z2, a2 = exercise1_forward(params, x)
+    print(f"Exercise 1 ({args.loss}): x = ({x[0]:g}, {x[1]:g}), y = {y:g}, "
+          + ", ".join(f"{k} = {v:g}" for k, v in params.items()))
+    print(f"  forward: z₁ = {z1:.6g}, a₁ = {a1:.6g}, z₂ = {z2:.6g}, a₂ = {a2:.6g}, "
+          f"L = {loss_fn(params, x, y):.6g}")
+    if near_kink(params, x):
+        print(f"  warning: z₁ = {z1:.3g} sits at ReLU's kink (z = 0), where ReLU has no slope: "
+              "ReLU'(0) is a convention\n"
+              "           (we take 0), and the numerical gradient there averages the two slopes. "
+              "Pick inputs with z₁ clearly ≠ 0.")
+    if not mine:
+        print("\nDerive ∂L/∂w1_1, ∂L/∂w1_2, ∂L/∂b1, ∂L/∂w2, ∂L/∂b2 on paper, then check them:\n"
+              "  python -m pure.examples [--x X1 X2 --y Y --params ...] --mine w1_1=... w1_2=... "
+              "b1=... w2=... b2=...\n"
+              "(python -m pure.examples --answer shows the worked answer.)")
+        return 0
+    marks = mark_exercise1(params, x, y, mine, args.loss)
+    checked = numerical(params, x, y)
+    print(f"\n  {'gradient':<10} {'yours':>14}  verdict")
+    for name, (value, right, ok) in marks.items():
+        verdict = "right" if ok else (f"WRONG: the right value is {right:.6g} "
+                                      f"(numerical gradient: {checked[name] + 0.0:.6g})")
+        print(f"  ∂L/∂{name:<6} {value:>14.6g}  {verdict}")
+    missing = [n for n in EXERCISE1_NAMES if n not in mine]
+    wrong = [n for n, (_, _, ok) in marks.items() if not ok]
+    print(f"\n{len(marks) - len(wrong)} of {len(marks)} right (right = within 0.5 % of the chain "
+          f"rule's value)" + (f"; not given: {', '.join(missing)}" if missing else ""))
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":

@@ -223,7 +223,7 @@ def test_examples_command_refuses_an_unknown_option_in_one_line():
 
 
 def test_examples_command_prints_both_worked_examples_with_matching_gradients():
-    result = run("pure.examples")
+    result = run("pure.examples", "--answer")
     assert result.returncode == 0, result.stderr
     assert "§5.3" in result.stdout and "Exercise 1" in result.stdout
     names = ("w", "b", "w1_1", "w1_2", "b1", "w2", "b2")
