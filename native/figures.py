@@ -170,3 +170,90 @@ def mosaic(images, cols, gap=1, label_rows=0):
         out[y:y + h, x:x + w] = images[i]
         corners.append((y, x))
     return out, corners
+
+
+# --- a student's own losses (exercise 2 with one's own training loop) ---------------------
+
+LOSS_FILE_TYPES = (".npy", ".json", ".txt")
+MAX_OWN_LOSSES = 10_000_000        # 80 MB of float64: more losses than any exercise-2 loop records
+MAX_OWN_FILE = 256 * 2 ** 20       # bytes; a text file of 10⁷ losses is ~200 MB
+
+
+def is_losses_file(path):
+    """True when ``path`` names a student's own list of losses (.npy, .json or .txt), not a checkpoint."""
+    return str(path).lower().endswith(LOSS_FILE_TYPES)
+
+
+def read_losses(path):
+    """A student's own losses, in the order they were recorded, as a 1-D float64 array.
+
+    ``.npy``: ``np.save(path, losses)`` of a list or 1-D array of numbers;
+    ``.json``: ``json.dump(losses, f)``, a list of numbers; ``.txt``: numbers
+    separated by whitespace or commas, one per line as ``print(loss, file=f)``
+    writes them, ``#`` starting a comment. Raises MissingData with one line
+    naming the file and what is wrong (not a number, not finite, empty, nested,
+    too big).
+    """
+    import json
+    import os
+    name = os.path.basename(str(path))
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise MissingData(f"{path}: {e.strerror or e}") from None
+    if not os.path.isfile(path):
+        raise MissingData(f"{path} is not a file")
+    if size > MAX_OWN_FILE:
+        raise MissingData(f"{name} is {size / 2**20:.0f} MB; a list of losses is far smaller "
+                          f"(at most {MAX_OWN_FILE // 2**20} MB)")
+    suffix = str(path).lower().rsplit(".", 1)[-1]
+    try:
+        if suffix == "npy":
+            values = np.load(path, allow_pickle=False)
+            if values.dtype.kind not in "fiu":
+                raise MissingData(f"{name} holds {values.dtype} values; expected numbers "
+                                  f"(np.save(path, np.array(losses, dtype=float)))")
+            if values.ndim != 1 and not (values.ndim == 2 and 1 in values.shape):
+                raise MissingData(f"{name} has shape {values.shape}; expected a 1-D list of losses")
+            values = values.astype(np.float64).ravel()
+        elif suffix == "json":
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f, parse_constant=lambda c: float(c))
+            if not isinstance(data, list):
+                raise MissingData(f"{name} holds a JSON {type(data).__name__}; expected a list of "
+                                  f"losses, e.g. [2.31, 1.87, 1.52]")
+            for i, v in enumerate(data):
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise MissingData(f"{name}: entry {i} is {json.dumps(v)[:40]}, expected a number")
+            values = np.asarray(data, dtype=np.float64)
+        else:
+            numbers = []
+            with open(path, encoding="utf-8") as f:
+                for line_no, line in enumerate(f, 1):
+                    for word in line.split("#", 1)[0].replace(",", " ").split():
+                        try:
+                            numbers.append(float(word))
+                        except ValueError:
+                            raise MissingData(f"{name} line {line_no}: {word[:40]!r} is not a number") from None
+            values = np.asarray(numbers, dtype=np.float64)
+    except MissingData:
+        raise
+    except (ValueError, UnicodeDecodeError, OSError) as e:
+        raise MissingData(f"{name} cannot be read as {suffix}: {str(e).splitlines()[0]}") from None
+    if values.size == 0:
+        raise MissingData(f"{name} holds no losses")
+    if values.size > MAX_OWN_LOSSES:
+        raise MissingData(f"{name} holds {values.size:,} losses; at most {MAX_OWN_LOSSES:,} are drawn")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise MissingData(f"{name}: loss {bad[0]} is {values[bad[0]]}: a loss to draw must be finite "
+                          f"(a NaN or inf means the training diverged: try a smaller learning rate)")
+    return values
+
+
+def own_loss_data(losses, window=None):
+    """What ``draw_own_losses`` draws: the losses, their positions 1…n, the trailing mean and its window."""
+    losses = np.asarray(losses, dtype=np.float64)
+    window = smoothing_window(len(losses)) if window is None else int(min(window, len(losses)))
+    return {"x": np.arange(1, len(losses) + 1), "loss": losses, "window": window,
+            "smoothed": trailing_mean(losses, window)}

@@ -12,6 +12,12 @@ writes and prints the paths of
   gradient_check.png       exercise 3: relative error of backward() against the
                            numerical gradient, per parameter, on a log scale
 
+Exercise 2 with your own training loop: save its losses as a plain list
+(np.save("losses.npy", losses), json.dump(losses, f), or one number per line
+of a .txt file) and draw them:
+
+    python -m native.plot losses.npy --out figures      # writes own_losses.png
+
 Needs matplotlib: python -m pip install -e ".[plot]"
 """
 import argparse
@@ -307,6 +313,59 @@ def draw_gradcheck(Figure, data, sizes, samples, path, dpi):
     return _save(fig, path, dpi)
 
 
+OWN_LOSSES_FILE = "own_losses.png"
+
+
+def draw_own_losses(Figure, data, source, path, dpi):
+    """Exercise 2 with the student's own loop: their recorded losses, raw and smoothed."""
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    ax = fig.subplots()
+    x, loss = data["x"], data["loss"]
+    few = len(loss) < 100
+    ax.plot(x, loss, "o-" if few else "-", color="#6baed6" if few else "#9ecae1",
+            linewidth=1.0 if few else 0.6, markersize=3, label="each loss in your list")
+    if data["window"] > 1:
+        ax.plot(x, data["smoothed"], color="#08519c", linewidth=1.8,
+                label=f"mean of the last {data['window']}")
+    ax.axhline(figures.CHANCE_LOSS, color="0.35", linewidth=0.9, linestyle="--",
+               label="guessing at random: ln 10 ≈ 2.30")
+    ax.annotate(f"first: {loss[0]:.4g}", (x[0], loss[0]), textcoords="offset points", xytext=(10, -4),
+                fontsize=8, va="top")
+    ax.annotate(f"last: {loss[-1]:.4g}", (x[-1], loss[-1]), textcoords="offset points", xytext=(-10, 8),
+                fontsize=8, ha="right")
+    low, top = float(loss.min()), max(float(loss.max()), figures.CHANCE_LOSS)
+    ax.set_ylim(min(0.0, low * 1.1), top * 1.15)
+    ax.set_xlim(0, len(loss) + 1)
+    ax.set_xlabel("position in your list (1 = the first loss you recorded)")
+    ax.set_ylabel("loss (nats, linear scale)")
+    fell = "fell" if loss[-1] < loss[0] else "did not fall"
+    ax.set_title(f"Your losses from {source}: {len(loss):,} values; the loss {fell} "
+                 f"from {loss[0]:.3g} to {loss[-1]:.3g}", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return _save(fig, path, dpi)
+
+
+def own_losses_main(p, args):
+    """``native.plot FILE.npy|.json|.txt``: draws a student's own list of losses; returns the exit status."""
+    if args.only or args.dataset or args.data_dir or args.offline:
+        p.exit(2, "error: a list of losses gets one picture, own_losses.png: --only, --dataset, "
+                  "--data-dir and --offline are for checkpoints\n")
+    try:
+        losses = figures.read_losses(args.checkpoint)
+    except figures.MissingData as e:
+        p.exit(2, f"error: {e}\n")
+    matplotlib, Figure = _matplotlib()
+    import matplotlib.style
+    os.makedirs(args.out, exist_ok=True)
+    with matplotlib.style.context("default"):
+        written = draw_own_losses(Figure, figures.own_loss_data(losses, args.smooth),
+                                  os.path.basename(args.checkpoint),
+                                  os.path.join(args.out, OWN_LOSSES_FILE), args.dpi)
+    print(written)
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m native.plot", description="Pictures of a training run, as PNG files.\n\n" + __doc__.split("\n\n", 1)[1],
@@ -317,7 +376,8 @@ def build_parser():
                "Exit status: 0 when every figure that can be drawn was drawn, 1 when the\n"
                "test set could not be read, 2 on bad arguments or an unusable checkpoint.")
     a = p.add_argument
-    a("checkpoint", help="a file written by `python -m native.train --save PATH`")
+    a("checkpoint", help="a file written by `python -m native.train --save PATH`, or your own "
+      "losses: a list of numbers in a .npy, .json or .txt file (exercise 2)")
     a("--out", metavar="DIR", default="figures", help="folder for the PNG files, made if missing "
       "(default: figures)")
     a("--only", nargs="+", choices=FIGURES, metavar="NAME",
@@ -421,6 +481,8 @@ def main(argv=None):
         _matplotlib()
     except MatplotlibMissing as e:
         p.exit(2, f"error: {e}\n")
+    if figures.is_losses_file(args.checkpoint):
+        return own_losses_main(p, args)
     try:
         ckpt = ckpt_mod.load(args.checkpoint)
     except CheckpointError as e:
