@@ -158,9 +158,11 @@ def cross_entropy(probs, y_onehot):
 def backward(activations, pre_activations, weights, y_onehot):
     """Backpropagation (§5.5): gradients of the mean loss for every layer.
 
-    δ_L = (A_L − Y)/m is ∂L/∂Z_L for softmax + cross-entropy. Walking back,
-    ∂L/∂Wᵢ = Aᵢ₋₁ᵀ δᵢ, ∂L/∂bᵢ = Σₙ δᵢ, and δᵢ₋₁ = (δᵢ Wᵢᵀ) ⊙ ReLU'(Zᵢ₋₁).
-    Layers are numbered as in the chapter: ``grad_w[0]`` is ∂L/∂W₁.
+    δ_L = (A_L − Y)/m is ∂L/∂Z_L for softmax + cross-entropy. Walking back over
+    the chapter's layers k = L … 1: ∂L/∂Wₖ = Aₖ₋₁ᵀ δₖ, ∂L/∂bₖ = Σₙ δₖ, and
+    δₖ₋₁ = (δₖ Wₖᵀ) ⊙ ReLU'(Zₖ₋₁). In the code, layer k is index i = k − 1:
+    ``weights[i]`` is Wₖ, ``pre_activations[i]`` is Zₖ, ``activations[i]`` is
+    Aₖ₋₁ (``activations[0]`` is X), and ``grad_w[0]`` is ∂L/∂W₁.
 
     The bias line is the chapter's one erratum (docs/erratum.md); in NumPy:
 
@@ -193,13 +195,13 @@ def backward(activations, pre_activations, weights, y_onehot):
     grad_w = [None] * L
     grad_b = [None] * L
     delta = kernels.output_delta(activations[-1], y_onehot)      # δ_L = (A_L − Y) / m
-    for i in reversed(range(L)):
-        grad_w[i] = kernels.matmul(activations[i], delta, trans_a=True)   # ∂L/∂Wᵢ = Aᵢ₋₁ᵀ @ δ
-        grad_b[i] = kernels.column_sum(delta)                             # ∂L/∂bᵢ = sum(δ, axis=0)
+    for i in reversed(range(L)):                                  # layer k = i + 1, L down to 1
+        grad_w[i] = kernels.matmul(activations[i], delta, trans_a=True)   # ∂L/∂Wₖ = Aₖ₋₁ᵀ @ δₖ
+        grad_b[i] = kernels.column_sum(delta)                             # ∂L/∂bₖ = sum(δₖ, axis=0)
         # chapter: np.mean(delta, axis=0) — δ is already divided by m (docs/erratum.md)
         if i > 0:
-            delta = kernels.matmul(delta, weights[i], trans_b=True)      # δ @ Wᵢᵀ
-            kernels.relu_backward(delta, pre_activations[i - 1])          # ⊙ ReLU'(Zᵢ₋₁)
+            delta = kernels.matmul(delta, weights[i], trans_b=True)      # δₖ₋₁ = (δₖ @ Wₖᵀ)
+            kernels.relu_backward(delta, pre_activations[i - 1])          #        ⊙ ReLU'(Zₖ₋₁)
     return grad_w, grad_b
 
 

@@ -18,10 +18,18 @@ A matrix is a list of rows of floats; a bias is a one-row matrix ``[[b0, b1, ...
 Layers are numbered as in the chapter: ``weights[0]`` is W1, ``biases[0]`` is b1.
 """
 
-from pure.numerical import numerical_gradient
-from pure.network import (backward, cross_entropy, forward, init_network, relu,
+import warnings
+
+# `python -m pure.network` (or .train, .numerical) runs a module this package has already
+# imported below; runpy then warns that it "may result in unpredictable behaviour". Our
+# modules run nothing at import, so that warning, for this package only, is noise.
+warnings.filterwarnings("ignore", category=RuntimeWarning,
+                        message=r"'pure\.\w+' found in sys\.modules after import of package 'pure'")
+
+from pure.numerical import numerical_gradient  # noqa: E402
+from pure.network import (backward,  # noqa: E402 cross_entropy, forward, init_network, relu,
                           sgd_update, softmax)
-from pure.train import train
+from pure.train import train  # noqa: E402
 
 __all__ = [
     "init_network",

@@ -198,3 +198,15 @@ def sgd_update(weights, biases, grad_w, grad_b, lr):
         subtract_scaled_in_place(weights[i], grad_w[i], lr)           # W ← W − η · ∂L/∂W   §5.6
         subtract_scaled_in_place(biases[i], grad_b[i], lr)            # b ← b − η · ∂L/∂b
 
+
+if __name__ == "__main__":     # python -m pure.network: the chapter's 4→5→3 case, forward and back once
+    from pure.gradcheck import random_problem
+    X, y_onehot, weights, biases = random_problem([4, 5, 3], 3)
+    activations, pre_activations = forward(X, weights, biases)
+    grad_w, grad_b = backward(activations, pre_activations, weights, y_onehot)
+    print(f"pure.network on exercise 3's 4→5→3 network, 3 samples: "
+          f"loss {cross_entropy(activations[-1], y_onehot):.4f}")
+    for k, (gw, gb) in enumerate(zip(grad_w, grad_b), 1):
+        print(f"  ∂L/∂W{k}: {len(gw)}×{len(gw[0])}   ∂L/∂b{k}: 1×{len(gb[0])}")
+    print("These are functions to read beside the chapter (§5.4–§5.6). Commands: python -m "
+          "pure.gradcheck (exercise 3), python -m pure.examples (exercise 1), python -m pure.exercise2")

@@ -1,0 +1,51 @@
+"""`python -m pure.network` runs without runpy's warning (issue 20 point 7), and native/network.py's
+backward() numbers layers like the chapter and like pure/network.py (issue 20 point 9)."""
+import inspect
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("module", ["pure.network", "pure.train", "pure.numerical"])
+def test_running_a_pure_module_prints_no_runpy_warning(module):
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONIOENCODING="utf-8")
+    result = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True,
+                            encoding="utf-8", env=env, cwd=ROOT, timeout=60)
+    assert "RuntimeWarning" not in result.stderr and "unpredictable" not in result.stderr, result.stderr
+
+
+def test_python_m_pure_network_does_something_and_names_the_commands():
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONIOENCODING="utf-8")
+    result = subprocess.run([sys.executable, "-m", "pure.network"], capture_output=True, text=True,
+                            encoding="utf-8", env=env, cwd=ROOT, timeout=60)
+    assert result.returncode == 0 and result.stderr == ""
+    assert "∂L/∂W1: 4×5" in result.stdout and "python -m pure.gradcheck" in result.stdout
+
+
+def test_the_runpy_filter_is_for_this_package_only():
+    import warnings
+    import pure  # noqa: F401  (installs the filter)
+    ours = [f for f in warnings.filters if f[1] is not None and "package 'pure'" in f[1].pattern]
+    assert len(ours) >= 1
+    action, regex, category = ours[0][:3]
+    assert action == "ignore" and category is RuntimeWarning
+    assert regex.match("'pure.network' found in sys.modules after import of package 'pure', but prior "
+                       "to execution of 'pure.network'; this may result in unpredictable behaviour")
+    assert not regex.match("'other.mod' found in sys.modules after import of package 'other'")
+    assert not regex.match("'pure_extra.x' found in sys.modules after import of package 'pure_extra'")
+
+
+@pytest.mark.parametrize("module_name", ["pure.network", "native.network"])
+def test_backward_comments_number_layers_like_the_chapter(module_name):
+    """∂L/∂Wₖ = Aₖ₋₁ᵀ @ δₖ beside activations[i] with k = i + 1, never the 0-based i as the layer."""
+    import importlib
+    source = inspect.getsource(importlib.import_module(module_name).backward)
+    comments = " ".join(re.findall(r"#(.*)$", source, re.M))
+    assert "layer k = i + 1" in comments
+    assert "∂L/∂Wₖ = Aₖ₋₁ᵀ @ δₖ" in comments and "ReLU'(Zₖ₋₁)" in comments
+    assert not re.search(r"[WAZbδ]ᵢ", comments), comments      # no 0-based index as a layer number
