@@ -28,16 +28,21 @@ def test_python_m_pure_network_does_something_and_names_the_commands():
 
 
 def test_the_runpy_filter_is_for_this_package_only():
-    import warnings
-    import pure  # noqa: F401  (installs the filter)
-    ours = [f for f in warnings.filters if f[1] is not None and "package 'pure'" in f[1].pattern]
-    assert len(ours) >= 1
-    action, regex, category = ours[0][:3]
-    assert action == "ignore" and category is RuntimeWarning
-    assert regex.match("'pure.network' found in sys.modules after import of package 'pure', but prior "
-                       "to execution of 'pure.network'; this may result in unpredictable behaviour")
-    assert not regex.match("'other.mod' found in sys.modules after import of package 'other'")
-    assert not regex.match("'pure_extra.x' found in sys.modules after import of package 'pure_extra'")
+    probe = """
+import warnings, pure
+ours = [f for f in warnings.filters if f[1] is not None and "package 'pure'" in f[1].pattern]
+action, regex, category = ours[0][:3]
+assert action == "ignore" and category is RuntimeWarning
+assert regex.match("'pure.network' found in sys.modules after import of package 'pure', but prior "
+                   "to execution of 'pure.network'; this may result in unpredictable behaviour")
+assert not regex.match("'other.mod' found in sys.modules after import of package 'other'")
+assert not regex.match("'pure_extra.x' found in sys.modules after import of package 'pure_extra'")
+print("ok")
+"""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
 
 
 @pytest.mark.parametrize("module_name", ["pure.network", "native.network"])
