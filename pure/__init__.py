@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", category=RuntimeWarning,
                         message=r"'pure\.\w+' found in sys\.modules after import of package 'pure'")
 
 from pure.numerical import numerical_gradient  # noqa: E402
-from pure.network import (backward,  # noqa: E402 cross_entropy, forward, init_network, relu,
+from pure.network import (backward, cross_entropy, forward, init_network, relu,  # noqa: E402
                           sgd_update, softmax)
 from pure.train import train  # noqa: E402
 
