@@ -64,6 +64,25 @@ def _umask():
     return mask
 
 
+_chinese_font = None    # a CJK font family while drawing with --lang zh (use_language), else None
+
+
+def use_language(lang):
+    """Draw the pictures in ``lang`` ("en" or "zh"); for "zh", returns the CJK font used.
+
+    Raises ``plot_zh.NoChineseFont`` (with how to install one) when no CJK font is found."""
+    global _chinese_font
+    if lang == "en":
+        _chinese_font = None
+        return None
+    from . import plot_zh
+    found = plot_zh.find_cjk_font()
+    if found is None:
+        raise plot_zh.NoChineseFont(plot_zh.NO_FONT)
+    _chinese_font = found[0]
+    return found
+
+
 def _save(fig, path, dpi, palette=None):
     """Renders `fig` as PNG and writes it atomically (temporary file, fsync, rename).
 
@@ -71,6 +90,9 @@ def _save(fig, path, dpi, palette=None):
     made of, to store it as an 8-bit palette image: a third of the bytes.
     """
     from PIL import Image    # Pillow comes with matplotlib
+    if _chinese_font is not None:
+        from . import plot_zh
+        plot_zh.to_chinese(fig, _chinese_font)
     rgba = io.BytesIO()
     fig.savefig(rgba, format="png", dpi=dpi)
     # Opaque anyway: RGB without the alpha channel is ~8 % smaller. No metadata
@@ -303,7 +325,8 @@ def draw_gradcheck(Figure, data, sizes, samples, path, dpi):
     ax.set_ylim(min(1e-13, np.nanmin(drawn) / 10), 50)
     ax.set_xticks(x, names)
     ax.set_xlabel("parameter (W1, b1: the first layer, as in the chapter)")
-    ax.set_ylabel("largest relative error |a − n| / (|a| + |n|)\n(log scale)")
+    from pure.gradcheck_rules import RELATIVE_ERROR
+    ax.set_ylabel(f"largest relative error (log scale)\n{RELATIVE_ERROR}")
     ax.set_title(f"Exercise 3: backward() against the numerical gradient — "
                  f"{'→'.join(map(str, sizes))} network, {samples} samples\n"
                  f"the chapter's mean(δ) makes each bias gradient N = {samples} times too small: "
@@ -393,6 +416,9 @@ def build_parser():
     a("--data-dir", metavar="DIR", help="a folder holding the four IDX files")
     a("--offline", action="store_true",
       help="use only --data-dir and the cache: no mirrors, no package index")
+    a("--lang", choices=["en", "zh"], default="en",
+      help="language of the labels: en or zh (Chinese, in a CJK font found on this computer; "
+           "default: en)")
     return p
 
 
@@ -480,6 +506,10 @@ def main(argv=None):
     try:
         _matplotlib()
     except MatplotlibMissing as e:
+        p.exit(2, f"error: {e}\n")
+    try:
+        use_language(args.lang)
+    except ImportError as e:       # plot_zh.NoChineseFont
         p.exit(2, f"error: {e}\n")
     if figures.is_losses_file(args.checkpoint):
         return own_losses_main(p, args)
