@@ -157,8 +157,12 @@ def findings(pairs, pre_activations, threshold=THRESHOLD, allowance=0.0):
                    key=lambda rc: errors[rc[0]][rc[1]])
         judged = [(a, n) for ra, rn, rk in zip(analytic, numerical, flags)
                   for a, n, k in zip(ra, rn, rk) if not k]
+        failing = _which_fail(name, fail, pre_activations)
+        broken = sum(not math.isfinite(a) for row in analytic for a in row)
+        if broken:
+            failing += f"; {broken} of them NaN or inf (an overflow, or 0/0, in the backward checked)"
         result.append(Finding(name, (r, c), analytic[r][c], numerical[r][c], errors[r][c],
-                              _constant_ratio(judged), _which_fail(name, fail, pre_activations)))
+                              _constant_ratio(judged), failing))
     return result
 
 
@@ -169,7 +173,7 @@ def _ratio_text(ratio, m):
         if m > 1 or value == -1.0:
             if abs(ratio - value) <= 1e-4 * abs(value):
                 return f"a/n = {ratio:.6g} ({label}) on every entry"
-    return f"a/n = {ratio:.6g} on every entry"
+    return f"a/n = {ratio + 0.0:.6g} on every entry"
 
 
 def _guess(found, m, names):

@@ -199,3 +199,15 @@ def test_an_unknown_mistake_gets_the_facts_and_no_false_name(tmp_path):
 def test_a_passing_check_has_no_diagnosis():
     import pure
     assert _diagnosis_of(pure.backward)[0] == ([], None)
+
+
+def test_nan_in_a_students_gradients_is_said_and_nothing_is_named():
+    def nans(activations, pre_activations, weights, y_onehot):
+        import pure
+        grad_w, grad_b = pure.backward(activations, pre_activations, weights, y_onehot)
+        grad_w[0][1][2] = float("nan")
+        return grad_w, grad_b
+    diagnosis, _, _ = _diagnosis_of(nans)
+    text = "\n".join(diagnosis.lines)
+    assert "worst W1[1, 2]: a = nan" in text and "1 of them NaN or inf" in text
+    assert diagnosis.mistake is None

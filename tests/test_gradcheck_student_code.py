@@ -29,6 +29,12 @@ class Weird:
     def __float__(self):
         raise RuntimeError("no float for you")
 
+import numbers
+
+class WeirdReal(float):          # a real number by type, whose float() raises
+    def __float__(self):
+        raise RuntimeError("no float for you either")
+
 """
 
 CASES = {
@@ -45,6 +51,9 @@ CASES = {
     "float_raises": ("gw, gb = right(activations, pre_activations, weights, y_onehot)\n"
                      "    gw[1] = gw[1].tolist(); gw[1][2][1] = Weird()\n    return gw, gb",
                      "grad_w[1][2][1] is "),
+    "real_float_raises": ("gw, gb = right(activations, pre_activations, weights, y_onehot)\n"
+                          "    gb[0] = [[WeirdReal(1.0)] * 5]\n    return gw, gb",
+                          "grad_b[0][0][0] is "),
     "strings": ("gw, gb = right(activations, pre_activations, weights, y_onehot)\n"
                 "    gb[0] = [[str(x) for x in gb[0][0]]]\n    return gw, gb",
                 "grad_b[0][0][0] is '"),
