@@ -104,8 +104,9 @@ class _Problem:
 
     def student_gradients(self, backward_fn, name):
         """A student's backward on (copies of) the float64 arrays, as the chapter's NumPy code takes them."""
-        return call_backward(backward_fn, self.activations, self.pre_activations,
-                             self.Wn, self.Yn, name, arrays=True)
+        with np.errstate():         # a student's np.seterr(...) ends with their call
+            return call_backward(backward_fn, self.activations, self.pre_activations,
+                                 self.Wn, self.Yn, name, arrays=True)
 
     def diagnose(self, pairs):
         """``pure.gradcheck_diagnosis.diagnose`` of (name, analytic, numerical, at_kink) on this problem."""

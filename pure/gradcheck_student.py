@@ -138,7 +138,18 @@ def call_backward(function, activations, pre_activations, weights, y_onehot, nam
         raise
     except BaseException as error:      # SystemExit too: exit 0 would claim that everything passed
         raise BackwardError(raised(function, error, name, arrays, "--backward")) from None
-    return read_answer(answer, weights, name)
+    return _readable(lambda: read_answer(answer, weights, name), name)
+
+
+def _readable(read, name):
+    """``read()``; an answer whose own methods raise (a __len__, a .shape property) is refused in one line."""
+    try:
+        return read()
+    except BackwardError:
+        raise
+    except Exception as error:
+        raise BackwardError(f"{name} returned something that cannot be read as numbers: "
+                            f"{_what_raised(error)}{where_raised(error)}") from None
 
 
 def raised(function, error, name, arrays, option):
@@ -174,7 +185,8 @@ def call_numerical(function, loss_fn, param, label, name="numerical_gradient", a
         raise BackwardError(f"{name} left {label}[{r}][{c}] at {after[r][c]!r} instead of "
                             f"{before[r][c]!r}: put every entry back (param[idx] = old) after its "
                             f"two losses, or the next entries are measured at the wrong point")
-    return _matrix(answer, (len(before), len(before[0])), "its result", f"like {label}", name)
+    return _readable(lambda: _matrix(answer, (len(before), len(before[0])), "its result", f"like {label}", name),
+                     name)
 
 
 def _restore(param, before, arrays):

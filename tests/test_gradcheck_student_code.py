@@ -29,7 +29,9 @@ class Weird:
     def __float__(self):
         raise RuntimeError("no float for you")
 
-import numbers
+class BadList(list):
+    def __len__(self):
+        raise RuntimeError("no length")
 
 class WeirdReal(float):          # a real number by type, whose float() raises
     def __float__(self):
@@ -54,6 +56,9 @@ CASES = {
     "real_float_raises": ("gw, gb = right(activations, pre_activations, weights, y_onehot)\n"
                           "    gb[0] = [[WeirdReal(1.0)] * 5]\n    return gw, gb",
                           "grad_b[0][0][0] is "),
+    "len_raises": ("gw, gb = right(activations, pre_activations, weights, y_onehot)\n"
+                   "    return BadList(gw), gb",
+                   "returned something that cannot be read as numbers: RuntimeError: no length (at "),
     "strings": ("gw, gb = right(activations, pre_activations, weights, y_onehot)\n"
                 "    gb[0] = [[str(x) for x in gb[0][0]]]\n    return gw, gb",
                 "grad_b[0][0][0] is '"),
@@ -175,3 +180,13 @@ def test_sys_exit_while_importing_a_students_file_is_a_one_line_refusal(tmp_path
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"importing '{path}' failed: SystemExit(3) (sys.exit() or exit() was called) (at {path}:2" in err
+
+
+def test_np_seterr_in_a_students_backward_does_not_outlive_the_call(tmp_path, capsys):
+    import numpy as np
+    path = tmp_path / "seterr.py"
+    path.write_text(HEADER + "def backward(activations, pre_activations, weights, y_onehot):\n"
+                    "    np.seterr(all='raise')\n    return right(activations, pre_activations, weights, y_onehot)\n")
+    before = np.geterr()
+    assert native.gradcheck.main(["--backward", f"{path}:backward"]) == 0, capsys.readouterr()
+    assert np.geterr() == before
