@@ -82,13 +82,22 @@ def _as_params(grad_w, grad_b):
 
 
 def matching_mistake(analytic, activations, pre_activations, weights, y_onehot, allowance=0.0):
-    """The key of the one mistake in ``MISTAKES`` whose gradients equal ``analytic``, or None.
+    """The key of the first mistake in ``MISTAKES`` whose gradients equal ``analytic``, or None."""
+    found = matching_mistakes(analytic, activations, pre_activations, weights, y_onehot, allowance)
+    return found[0] if found else None
+
+
+def matching_mistakes(analytic, activations, pre_activations, weights, y_onehot, allowance=0.0):
+    """The keys of the mistakes in ``MISTAKES`` whose gradients equal ``analytic``, in order.
 
     ``analytic`` lists the gradients checked, in the order W1, b1, W2, b2, ….
     A mistake matches when every entry agrees with it to 1e-6 (or within the
-    rounding allowance) and it differs from the correct gradients here.
+    rounding allowance) and it differs from the correct gradients here. More
+    than one can match where a batch cannot tell them apart (e.g. every hidden
+    unit off, so that the weight gradients are all 0).
     """
     correct = _as_params(*backward(activations, pre_activations, weights, y_onehot))
+    found = []
     for mistake in MISTAKES:
         planted = _mistaken_backward(activations, pre_activations, weights, y_onehot, mistake)
         if planted is None:
@@ -97,8 +106,8 @@ def matching_mistake(analytic, activations, pre_activations, weights, y_onehot, 
         if all(judge(p, c, 1e-6, allowance).passed for p, c in zip(planted, correct)):
             continue                      # on this batch the mistake changes nothing (e.g. N = 1)
         if all(judge(a, p, 1e-6, allowance).passed for a, p in zip(analytic, planted)):
-            return mistake
-    return None
+            found.append(mistake)
+    return found
 
 
 def _constant_ratio(entries):
@@ -220,10 +229,14 @@ def diagnose(pairs, activations, pre_activations, weights, y_onehot, threshold=T
                      f"n = {f.numerical:.6g}, rel. error {f.error:.2e}; {_ratio_text(f.ratio, m)}")
         lines.append(f"  {'':<{width}}  fails: {f.failing}")
     analytic = [pair[1] for pair in pairs]
-    mistake = matching_mistake(analytic, activations, pre_activations, weights, y_onehot, allowance)
+    matches = matching_mistakes(analytic, activations, pre_activations, weights, y_onehot, allowance)
+    mistake = matches[0] if matches else None
     if mistake is not None:
         lines.append("likely mistake (the gradients equal what it gives, to 1e-6): "
                      + MISTAKES[mistake].format(m=m))
+        for other in matches[1:]:
+            lines.append("  or, equally consistent with this batch (another --seed tells them apart): "
+                         + MISTAKES[other].format(m=m))
     else:
         mistake = _guess(found, m, [pair[0] for pair in pairs])
         lines.append("likely mistake (from the pattern above): " + MISTAKES[mistake].format(m=m)

@@ -211,3 +211,33 @@ def test_nan_in_a_students_gradients_is_said_and_nothing_is_named():
     text = "\n".join(diagnosis.lines)
     assert "worst W1[1, 2]: a = nan" in text and "1 of them NaN or inf" in text
     assert diagnosis.mistake is None
+
+
+def test_where_a_batch_cannot_tell_two_mistakes_apart_both_are_named(tmp_path):
+    """2→3→3→2, 2 samples, seed 1: every weight gradient is 0 here, so /N twice and mean(δ) agree."""
+    module = _module(tmp_path, plant(LISTS, "divided_twice", False))
+    diagnosis, _, _ = _diagnosis_of(module.backward, sizes=(2, 3, 3, 2), samples=2, seed=1)
+    text = "\n".join(diagnosis.lines)
+    assert MISTAKES["divided_twice"].format(m=2) in text and MISTAKES["chapter_mean"].format(m=2) in text
+    assert "equally consistent with this batch" in text
+
+
+@pytest.mark.parametrize("mistake", ["chapter_mean", "no_division", "divided_twice", "no_relu_mask",
+                                     "mask_on_output"])
+def test_each_planted_mistake_is_named_on_unseen_shapes_and_seeds(tmp_path, mistake):
+    from pure.gradcheck_rules import allowance_for, compare_gradients
+    from pure.gradcheck_diagnosis import matching_mistakes
+    module = _module(tmp_path, plant(LISTS, mistake, False))
+    judged = 0
+    for sizes in [(3, 4, 4, 2), (5, 5, 5, 5), (6, 2, 4), (4, 7, 3)]:
+        for samples, seed in [(2, 0), (3, 1), (5, 2), (4, 3)]:
+            X, Y, W, B = random_problem(list(sizes), samples, seed)
+            pairs = gradient_pairs(X, Y, W, B, backward_fn=module.backward)
+            allowance = allowance_for(X, Y, W, B)
+            if all(row.passed for row in compare_gradients(pairs, allowance=allowance)):
+                continue                              # the mistake changes nothing on this batch
+            acts, pres = forward(X, W, B)
+            assert mistake in matching_mistakes([p[1] for p in pairs], acts, pres, W, Y, allowance), \
+                (sizes, samples, seed)
+            judged += 1
+    assert judged >= 8
