@@ -104,7 +104,9 @@ def where_raised(error):
     frames = traceback.extract_tb(error.__traceback__)
     library = tuple(os.path.abspath(p) + os.sep for p in
                     {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__), _OURS})
+    installed = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)  # NumPy, wherever
     theirs = [f for f in frames if not os.path.abspath(f.filename).startswith(library)
+              and not any(part in f.filename for part in installed)
               and not f.filename.startswith("<frozen")]
     if not theirs:
         return ""

@@ -241,3 +241,15 @@ def test_each_planted_mistake_is_named_on_unseen_shapes_and_seeds(tmp_path, mist
                 (sizes, samples, seed)
             judged += 1
     assert judged >= 8
+
+
+def test_a_mistake_outside_the_planted_ones_is_named_from_its_pattern():
+    """Weights N times too big, biases right (δ without /N, then mean(δ) for the bias): ratio N on
+    every failing entry."""
+    def weights_times_n(activations, pre_activations, weights, y_onehot):
+        import pure
+        grad_w, grad_b = pure.backward(activations, pre_activations, weights, y_onehot)
+        return [[[3 * g for g in row] for row in G] for G in grad_w], grad_b
+    diagnosis, _, _ = _diagnosis_of(weights_times_n)
+    assert diagnosis.mistake == "no_division"
+    assert diagnosis.lines[-1].startswith("likely mistake (from the pattern above): the /N is missing")
