@@ -18,6 +18,11 @@ of a .txt file) and draw them:
 
     python -m native.plot losses.npy --out figures      # writes own_losses.png
 
+With --lang zh every label is in Chinese, in a CJK font found on this computer:
+Microsoft YaHei or SimHei (Windows), PingFang SC or Hiragino Sans GB (macOS),
+Noto Sans CJK SC or WenQuanYi Zen Hei (Linux). With none installed it says so;
+on Debian/Ubuntu, sudo apt-get install fonts-noto-cjk adds one.
+
 Needs matplotlib: python -m pip install -e ".[plot]"
 """
 import argparse
