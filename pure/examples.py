@@ -8,7 +8,14 @@ and the same gradient measured by ``numerical_gradient``. The parameters are a
 dict of named numbers, e.g. ``{"w": 0.5, "b": 0.1}``; the gradients come back as
 a dict with the same names.
 
-    python -m pure.examples      # prints them all, analytic next to numerical
+Exercise 1 with your own numbers: derive the gradients on paper, then
+
+    python -m pure.examples --x 1.5 0.5 --y 1 --params w1_1=0.4 w1_2=-0.3 b1=0.1 w2=0.8 b2=-0.2 \
+                            --mine w1_1=... w1_2=... b1=... w2=... b2=...
+
+marks each one right or wrong (``mark_exercise1``), showing the right value only
+for the wrong ones; ``python -m pure.examples --answer`` prints the worked answers,
+analytic next to numerical.
 """
 
 import argparse
