@@ -25,16 +25,25 @@ mistake, in ``pure.gradcheck_diagnosis``.)
 
 import random
 
-from pure.gradcheck_rules import (CHAPTER_THRESHOLD, FLOOR, MACHINE_EPSILON,  # noqa: F401 (re-exported)
+from pure.gradcheck_rules import (CHAPTER_THRESHOLD, FLOOR, MACHINE_EPSILON,
                                   RELATIVE_ERROR, THRESHOLD, CheckRow, Judgement, KinkWatch,
                                   allowance_for, compare_gradients, count_relu_kinks, judge,
                                   max_relative_error, relative_error, relu_pattern,
                                   rounding_allowance)
-from pure.gradcheck_student import BackwardError, call_backward, load_backward  # noqa: F401
-from pure.gradcheck_cli import (HEADER, add_problem_arguments, check_problem_arguments,  # noqa: F401
+from pure.gradcheck_student import BackwardError, call_backward, load_backward
+from pure.gradcheck_cli import (HEADER, add_problem_arguments, check_problem_arguments,
                                 describe_rule, format_table, main, table_rows, verdict)
 from pure.network import backward, cross_entropy, forward, init_network
 from pure.numerical import EPS, numerical_gradient
+
+__all__ = [  # the check itself, and what its neighbours offer under this module's old names
+    "check_backward", "gradient_pairs", "gradient_check", "backward_with_chapter_bias", "random_problem",
+    "numerical_gradient", "relative_error", "max_relative_error", "judge", "compare_gradients",
+    "rounding_allowance", "allowance_for", "count_relu_kinks", "relu_pattern", "KinkWatch", "CheckRow",
+    "Judgement", "THRESHOLD", "CHAPTER_THRESHOLD", "FLOOR", "MACHINE_EPSILON", "RELATIVE_ERROR",
+    "BackwardError", "call_backward", "load_backward", "HEADER", "add_problem_arguments",
+    "check_problem_arguments", "describe_rule", "format_table", "main", "table_rows", "verdict",
+]
 
 
 def check_backward(X, y_onehot, weights, biases, chapter_bias=False, eps=EPS, threshold=THRESHOLD,

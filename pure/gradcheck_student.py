@@ -12,7 +12,6 @@ import copy
 import importlib
 import importlib.util
 import inspect
-import math
 import numbers
 import os
 import sys
