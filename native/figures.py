@@ -151,6 +151,26 @@ def gradcheck_data(errors):
     return out
 
 
+def gradcheck_diagnosis(sizes, samples, seed=0):
+    """What the gradient check says about the chapter's mean(δ) on exercise 3's problem, for the picture.
+
+    Returns (mistake key, ratio a/n of the failing biases or None): the same
+    diagnosis ``python -m pure.gradcheck --chapter-bias`` prints.
+    """
+    from pure.gradcheck import gradient_pairs, random_problem
+    from pure.gradcheck_diagnosis import diagnose, findings
+    from pure.gradcheck_rules import allowance_for
+    from pure.network import forward
+    X, Y, W, B = random_problem(list(sizes), samples, seed)
+    pairs = gradient_pairs(X, Y, W, B, chapter_bias=True)
+    allowance = allowance_for(X, Y, W, B)
+    activations, pre_activations = forward(X, W, B)
+    found = findings(pairs, pre_activations, allowance=allowance)
+    ratios = {round(f.ratio, 9) for f in found if f.ratio is not None}
+    mistake = diagnose(pairs, activations, pre_activations, W, Y, allowance=allowance).mistake
+    return mistake, (ratios.pop() if len(ratios) == 1 and len(found) == len(W) else None)
+
+
 def mosaic(images, cols, gap=1, label_rows=0):
     """Tiles `images` (k, h, w) into one array, `cols` to a row, NaN between them.
 

@@ -301,7 +301,7 @@ def draw_mistakes(Figure, idx, images, true, pred, total_wrong, n_test, class_na
     return _save(fig, path, dpi)
 
 
-def draw_gradcheck(Figure, data, sizes, samples, path, dpi):
+def draw_gradcheck(Figure, data, sizes, samples, path, dpi, diagnosis=None):
     names = data["parameters"]
     x = np.arange(len(names))
     fig = Figure(figsize=(max(7.5, 1.3 * len(names) + 3), 4.8), layout="constrained")
@@ -338,7 +338,20 @@ def draw_gradcheck(Figure, data, sizes, samples, path, dpi):
                  f"relative error (N−1)/(N+1) = {(samples - 1) / (samples + 1):.2g}", fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8)
     ax.grid(True, axis="y", which="major", alpha=0.3)
+    if diagnosis is not None and diagnosis[0] == "chapter_mean":
+        _draw_gradcheck_diagnosis(ax, diagnosis[1], samples)
     return _save(fig, path, dpi)
+
+
+def _draw_gradcheck_diagnosis(ax, ratio, samples):
+    """The check's own diagnosis of the red bars, as `pure.gradcheck --chapter-bias` prints it."""
+    ratio_text = f"a/n = {ratio:.3g} = 1/N on every bias entry" if ratio is not None else "the biases fail"
+    low, _ = ax.get_ylim()
+    ax.set_ylim(low, 1e5)                 # room above the bars, so the box hides none of them
+    ax.text(0.01, 0.97, f"the check's diagnosis of mean(δ): {ratio_text}, the weights pass\n"
+                        f"→ the chapter's bias line; write sum(δ, axis=0) (docs/erratum.md)",
+            transform=ax.transAxes, va="top", ha="left", fontsize=8,
+            bbox=dict(boxstyle="round", facecolor="white", edgecolor="#de2d26", alpha=0.95))
 
 
 OWN_LOSSES_FILE = "own_losses.png"
@@ -500,7 +513,8 @@ def make_figures(ckpt, out, *, dataset=None, only=FIGURES, dpi=100, mistakes=32,
                 gradcheck = exercise3_errors(GRADCHECK_SIZES, GRADCHECK_SAMPLES)
             data = figures.gradcheck_data(gradcheck)
             written.append(draw_gradcheck(Figure, data, GRADCHECK_SIZES, GRADCHECK_SAMPLES,
-                                          path("gradcheck"), dpi))
+                                          path("gradcheck"), dpi,
+                                          figures.gradcheck_diagnosis(GRADCHECK_SIZES, GRADCHECK_SAMPLES)))
     return written, missing
 
 

@@ -143,6 +143,14 @@ TRANSLATIONS = [
      r"\(N−1\)/\(N\+1\) = (\S+)",
      r"练习 3：backward() 对比数值梯度 — \1 网络，\2 个样本\n"
      r"章节的 mean(δ) 让每个偏置梯度小了 N = \3 倍：相对误差 (N−1)/(N+1) = \4"),
+    (r"the check's diagnosis of mean\(δ\): a/n = (\S+) = 1/N on every bias entry, the weights pass\n"
+     r"→ the chapter's bias line; write sum\(δ, axis=0\) \(docs/erratum\.md\)",
+     r"检验对 mean(δ) 的诊断：每个偏置项 a/n = \1 = 1/N，权重都通过\n"
+     r"→ 是章节的偏置那一行；应写 sum(δ, axis=0)（docs/erratum.md）"),
+    (r"the check's diagnosis of mean\(δ\): the biases fail, the weights pass\n"
+     r"→ the chapter's bias line; write sum\(δ, axis=0\) \(docs/erratum\.md\)",
+     "检验对 mean(δ) 的诊断：偏置不通过，权重都通过\n"
+     "→ 是章节的偏置那一行；应写 sum(δ, axis=0)（docs/erratum.md）"),
     # a student's own losses
     (r"each loss in your list", "你列表里的每个损失"),
     (r"mean of the last (\d+)", r"最近 \1 个的平均"),

@@ -111,3 +111,27 @@ def test_native_plot_refuses_a_bad_losses_file_and_checkpoint_flags_in_one_line(
     result = run_plot(str(save(tmp_path, "json")), "--only", "weights")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "--only, --dataset, --data-dir and --offline are for checkpoints" in result.stderr
+
+
+def test_the_gradient_check_picture_carries_the_checks_diagnosis_of_the_chapters_mean(tmp_path):
+    """Issue 20 point 2, the picture: the red bars come with the diagnosis the command prints."""
+    assert figures.gradcheck_diagnosis((4, 5, 3), 3) == ("chapter_mean", pytest.approx(1 / 3))
+    assert figures.gradcheck_diagnosis((3, 4, 2), 5, seed=1) == ("chapter_mean", pytest.approx(1 / 5))
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+    from native.gradcheck import exercise3_errors
+    drawn = []
+    original = plot._save
+    plot._save = lambda fig, path, dpi, palette=None: drawn.append(
+        [t.get_text() for t in fig.findobj(Text)]) or path
+    try:
+        plot.draw_gradcheck(Figure, figures.gradcheck_data(exercise3_errors()), (4, 5, 3), 3,
+                            str(tmp_path / "g.png"), 80, figures.gradcheck_diagnosis((4, 5, 3), 3))
+    finally:
+        plot._save = original
+    note = [t for t in drawn[0] if t.startswith("the check's diagnosis of mean(δ)")]
+    assert note == ["the check's diagnosis of mean(δ): a/n = 0.333 = 1/N on every bias entry, the weights "
+                    "pass\n→ the chapter's bias line; write sum(δ, axis=0) (docs/erratum.md)"]
+    from native.plot_zh import translate
+    assert translate(note[0]).startswith("检验对 mean(δ) 的诊断：每个偏置项 a/n = 0.333 = 1/N")
