@@ -9,7 +9,10 @@ wrappers are in ``native.kernels``; MNIST in ``native.data``; the trainer is
 """
 import sys
 
-from ._backend import KernelBuildError
+from ._backend import KernelBuildError, one_blas_thread_for_commands
+
+if sys.argv[:1] == ["-m"]:      # `python -m native.…` is starting (see the note below)
+    one_blas_thread_for_commands()
 
 try:
     from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401

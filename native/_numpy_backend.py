@@ -183,13 +183,14 @@ def bp_sparse_count(n, D, images, row_start):
 
 def bp_sparse_fill(n, D, images, row_start, col, pix):
     img = _mat(images, n, D, D)
-    rows, cols = np.nonzero(img)          # row by row, columns increasing: the set's order
     expected = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=expected[1:])
-    if not np.array_equal(expected, row_start[:n + 1]) or cols.size != col.size:
+    bp_sparse_count(n, D, images, expected)
+    if not np.array_equal(expected, row_start[:n + 1]) or col.size != expected[n]:
         return BP_EINVAL
-    col[:] = cols
-    pix[:] = img[rows, cols]
+    flat = np.flatnonzero(img)            # row by row, columns increasing: the set's order
+    np.remainder(flat, D, out=flat)
+    col[:] = flat
+    pix[:] = img.reshape(-1)[img.reshape(-1) != 0]
     return BP_OK
 
 
