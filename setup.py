@@ -28,32 +28,63 @@ WARNING: backprop-ch5 installed WITHOUT its C kernels: {why}
     macOS:          xcode-select --install
     Debian/Ubuntu:  sudo apt-get install build-essential
   then reinstall from the project folder:  python -m pip install -e .
-  (BACKPROP_NUMPY_ONLY=1 skips the C build on purpose; docs/platforms.md)
+  (an sdist install: add --no-cache-dir --force-reinstall, or pip reuses
+  this build). BACKPROP_NUMPY_ONLY=1 skips the C build on purpose.
 ======================================================================
 """
 
 
 class optional_build_ext(build_ext):
-    """build_ext whose C extension may fail to build: one warning instead of an error."""
+    """build_ext whose C extension may fail to build: one warning instead of an error, and
+    nothing of it copied or installed (native/_backend.py then loads the NumPy backend)."""
+
+    failed = ()
 
     def run(self):
         try:
             super().run()
         except (CCompilerError, ExecError, PlatformError) as e:   # e.g. MSVC not found
-            self._without_c(e)
+            self._without_c(e, self.extensions)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except (CCompilerError, ExecError, PlatformError) as e:
-            self._without_c(e)
+            self._without_c(e, [ext])
 
-    def _without_c(self, error):
+    def _without_c(self, error, exts):
         if REQUIRE_C:
             raise error
-        why = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        sys.stderr.write(WARNING.format(why=f"no working C compiler ({why[:200]})"))
+        self.failed = tuple(self.failed) + tuple(e.name for e in exts)
+        cc = getattr(getattr(self, "compiler", None), "compiler_so", None) or ["the C compiler"]
+        msg = " ".join(str(error).split())
+        why = f"no working C compiler ({cc[0]}: {type(error).__name__}: {msg if len(msg) < 90 else msg[:90] + '...'})"
+        sys.stderr.write(WARNING.format(why=why))
         sys.stderr.flush()
+
+    def _built(self):
+        return [e for e in self.extensions if e.name not in self.failed]
+
+    def copy_extensions_to_source(self):       # pip install -e .: the in-place copy
+        everything, self.extensions = self.extensions, self._built()
+        try:
+            super().copy_extensions_to_source()
+        finally:
+            self.extensions = everything
+
+    def get_outputs(self):
+        everything, self.extensions = self.extensions, self._built()
+        try:
+            return super().get_outputs()
+        finally:
+            self.extensions = everything
+
+    def get_output_mapping(self):
+        everything, self.extensions = self.extensions, self._built()
+        try:
+            return super().get_output_mapping()
+        finally:
+            self.extensions = everything
 
 
 class numpy_only_build_py(build_py):
