@@ -128,7 +128,9 @@ def test_numpy_sparse_epoch_equals_its_dense_epoch_bit_for_bit(monkeypatch):
 
 
 def _copy_package(tmp_path, with_extension):
-    shutil.copytree(os.path.join(ROOT, "native"), tmp_path / "native",
+    """A copy of the package in use (the source tree's, or an installed wheel's)."""
+    import native
+    shutil.copytree(os.path.dirname(native.__file__), tmp_path / "native",
                     ignore=shutil.ignore_patterns("__pycache__", *(() if with_extension else ("_kernels*",))))
     return tmp_path
 
