@@ -15,6 +15,9 @@ are the same. The whole-epoch calls of ``csrc/train.c`` are in ``_numpy_epoch.py
 import numpy as np
 
 BP_OK, BP_EINVAL = 0, 1
+# C computes inf and NaN without a word (the trainer reports a diverging run itself);
+# so do these kernels: no RuntimeWarning from NumPy.
+_quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 _TINY = {np.dtype(np.float32): np.finfo(np.float32).tiny, np.dtype(np.float64): np.finfo(np.float64).tiny}
 
 
@@ -55,6 +58,7 @@ def _mat(x, rows, cols, ld):
 # ---------------------------------------------------------------------------
 # kernels.h
 
+@_quiet
 def bp_matmul(M, N, K, A, lda, trans_a, B, ldb, trans_b, bias, C, ldc, accumulate):
     if min(M, N, K) < 0 or A is None or B is None or C is None:
         return BP_EINVAL
@@ -70,23 +74,27 @@ def bp_matmul(M, N, K, A, lda, trans_a, B, ldb, trans_b, bias, C, ldc, accumulat
     return BP_OK
 
 
+@_quiet
 def bp_relu(n, z, a):
     np.maximum(z.reshape(-1)[:n], 0, out=a.reshape(-1)[:n])    # NaN stays NaN, as in C
     return BP_OK
 
 
+@_quiet
 def bp_relu_backward(n, delta, z):
     d = delta.reshape(-1)[:n]
     d *= z.reshape(-1)[:n] > 0          # ReLU'(z) = 1 where z > 0, else 0 (also at z = 0)
     return BP_OK
 
 
+@_quiet
 def bp_sgd_update(n, param, grad, lr):
     p = param.reshape(-1)[:n]
     p -= p.dtype.type(lr) * grad.reshape(-1)[:n]
     return BP_OK
 
 
+@_quiet
 def bp_column_sum(M, N, a, lda, out):
     np.sum(_mat(a, M, N, lda), axis=0, out=out.reshape(-1)[:N])
     return BP_OK
@@ -99,12 +107,14 @@ def _softmax_rows(z, out):
     return out
 
 
+@_quiet
 def bp_softmax(M, N, z, p):
     if M and N:
         _softmax_rows(_mat(z, M, N, N), _mat(p, M, N, N))
     return BP_OK
 
 
+@_quiet
 def bp_cross_entropy(M, N, p, y, loss):
     if M == 0:
         loss[0] = 0.0
@@ -116,6 +126,7 @@ def bp_cross_entropy(M, N, p, y, loss):
     return BP_OK
 
 
+@_quiet
 def bp_output_delta(M, N, p, y, delta):
     d = _mat(delta, M, N, N)
     np.subtract(_mat(p, M, N, N), _mat(y, M, N, N), out=d)
@@ -123,6 +134,7 @@ def bp_output_delta(M, N, p, y, delta):
     return BP_OK
 
 
+@_quiet
 def bp_softmax_xent_delta(M, N, z, labels, p, delta, loss):
     if M < 0 or N < 1 or delta is None or loss is None:
         return BP_EINVAL
@@ -149,6 +161,7 @@ def bp_softmax_xent_delta(M, N, z, labels, p, delta, loss):
     return BP_OK
 
 
+@_quiet
 def bp_gather_scale(B, D, images, n_images, idx, scale, out):
     if B == 0:
         return BP_OK
@@ -229,6 +242,7 @@ def _sparse_args_ok(M, N, K, row_start, col, nnz, n_images, idx):
     return idx is not None or M <= n_images
 
 
+@_quiet
 def bp_sparse_matmul(M, N, K, row_start, col, pix, nnz, n_images, idx, scale, W, ldw, bias, C, ldc):
     if not _sparse_args_ok(M, N, K, row_start, col, nnz, n_images, idx):
         return BP_EINVAL
@@ -239,6 +253,7 @@ def bp_sparse_matmul(M, N, K, row_start, col, pix, nnz, n_images, idx, scale, W,
     return BP_OK
 
 
+@_quiet
 def bp_sparse_matmul_t_acc(M, N, K, row_start, col, pix, nnz, n_images, idx, scale, D, ldd, W, ldw):
     if not _sparse_args_ok(M, N, K, row_start, col, nnz, n_images, idx):
         return BP_EINVAL

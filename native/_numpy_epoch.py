@@ -116,6 +116,7 @@ def _forward(ws, bs, X):
     return acts
 
 
+@K._quiet
 def bp_train_epoch_losses(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix,
                           sp_nnz, n_images, labels, order, n_order, batch_size, lr, scale,
                           workspace, workspace_len, label_buf, n_threads, mean_loss, batch_losses):
@@ -167,6 +168,7 @@ def bp_train_epoch(n_layers, sizes, weights, biases, images, sp_row_start, sp_co
                                  workspace_len, label_buf, n_threads, mean_loss, None)
 
 
+@K._quiet
 def bp_predict(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix, sp_nnz, n_images,
                scale, batch_size, workspace, workspace_len, n_threads, pred):
     layers = _check(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix, sp_nnz,

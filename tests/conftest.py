@@ -87,6 +87,10 @@ C_ONLY = {
         "bit-identical slices are the C engine's thread split; NumPy's BLAS blocks by shape "
         "(tests/test_numpy_backend.py checks the random shapes within tolerance)",
     "tests/test_kernels.py::test_simd_path_is_the_best_the_cpu_offers": "the C build's SIMD choice",
+    "tests/test_kernels.py::test_forced_generic_path_reports_generic_and_matches_numpy":
+        "the C build's portable path",
+    "tests/test_kernels.py::test_avx2_path_without_avx512_reports_avx2_and_matches_numpy":
+        "the C build's AVX2 path",
     "tests/test_kernels.py::test_import_refuses_a_build_older_than_its_c_sources":
         "needs a C build (tests/test_numpy_backend.py checks the stale-build error)",
     "tests/test_sparse.py::test_any_column_split_gives_the_same_bits":
