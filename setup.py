@@ -5,6 +5,7 @@
 #   BACKPROP_NUMPY_ONLY=1  build no C extension (the NumPy backend; a pure-Python wheel)
 #   BACKPROP_REQUIRE_C=1   a failed C build fails the install (wheel builders, CI)
 import os
+import re
 import sys
 
 from setuptools import setup
@@ -58,7 +59,10 @@ class optional_build_ext(build_ext):
         self.failed = tuple(self.failed) + tuple(e.name for e in exts)
         cc = getattr(getattr(self, "compiler", None), "compiler_so", None) or ["the C compiler"]
         msg = " ".join(str(error).split())
-        why = f"no working C compiler ({cc[0]}: {type(error).__name__}: {msg if len(msg) < 90 else msg[:90] + '...'})"
+        status = re.search(r"exit (?:status|code) (-?\d+)", msg)
+        detail = (f"{cc[0]} failed with exit status {status.group(1)}" if status
+                  else msg if len(msg) < 120 else msg[:120] + "...")   # e.g. MSVC is not installed
+        why = f"no working C compiler ({detail})"
         sys.stderr.write(WARNING.format(why=why))
         sys.stderr.flush()
 
