@@ -21,7 +21,7 @@ WARNING = """
 WARNING: backprop-ch5 installed WITHOUT its C kernels: {why}
   Everything still works (training, pictures, gradient checks) on the
   NumPy backend, with the same results up to rounding; a training epoch
-  is about 2.5x slower (float32 MNIST epoch, Intel Xeon, 2026-12-05:
+  is 2.5-2.7x slower (float32 MNIST epoch, Intel Xeon, 2026-12-05:
   benchmarks/bench_numpy_backend.py). `python -c "import native.kernels
   as k; print(k.simd_path())"` says which backend runs.
   To get the C kernels, install a C compiler:
