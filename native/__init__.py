@@ -1,4 +1,5 @@
-"""The chapter on NumPy arrays, with the heavy loops in C kernels (cffi).
+"""The chapter on NumPy arrays, with the heavy loops in C kernels (cffi), or in NumPy
+where the C extension was not built (``native.kernels.simd_path()`` says which).
 
 Same API as ``pure`` — the chapter's functions with the chapter's shapes
 (``help(pure)`` lists them): init_network, forward, cross_entropy, backward,
@@ -8,9 +9,20 @@ wrappers are in ``native.kernels``; MNIST in ``native.data``; the trainer is
 """
 import sys
 
+from ._backend import KernelBuildError, one_blas_thread_for_commands
+
+if sys.argv[:1] == ["-m"]:      # `python -m native.…` is starting (see the note below)
+    one_blas_thread_for_commands()
+
 try:
     from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401
                           numerical_gradient, sgd_update, train)
+except KernelBuildError as e:
+    # `python -m native.…` with a C build that cannot serve: the fix in one line, no traceback.
+    if sys.argv[:1] == ["-m"]:
+        sys.stderr.write(f"error: {e}\n")
+        raise SystemExit(1) from None
+    raise
 except KeyboardInterrupt:
     # Ctrl-C while `python -m native.…` starts (importing NumPy can take a second):
     # one line, not a traceback. (argv[0] is "-m" only while -m looks for the module.)

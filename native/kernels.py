@@ -20,50 +20,23 @@ the argument, what was expected and what came.
     sparse_matmul(images, w, idx=None, scale=1.0, *, bias=None, out=None) -> X @ W (+ bias)
     sparse_matmul_t_acc(images, d, w, idx=None, scale=1.0)       W += Xᵀ @ D (in place)
         (X = the SparseImages' rows idx, times scale)
-    simd_path(), openmp_threads(), ffi, lib
+    simd_path(), openmp_threads(), BACKEND ('c' or 'numpy'), ffi, lib
 """
-import glob as _glob
-import hashlib as _hashlib
 import math as _math
 import numbers as _numbers
-import os as _os
 
 import numpy as np
 
-_NOT_BUILT = ("native._kernels is not built (or out of date): "
-              "run `python -m pip install -e .` in the project root")
+# The C extension, or — where it was not built — the NumPy backend, with the same
+# function names and status codes (native/_backend.py decides; a stale build is an error).
+from ._backend import load as _load_backend
 
-try:
-    from ._kernels import ffi, lib
-except ImportError as _exc:
-    raise ImportError(_NOT_BUILT + f" [{_exc}]") from _exc
-
-
-def _check_build():
-    """The compiled module must come from the C sources next to it: each native/csrc file
-    on disk must have the SHA-256 recorded at build time (see build_ffi.source_hashes);
-    files absent on disk (an install without them) are not compared."""
-    csrc = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "csrc")
-    try:
-        recorded = ffi.string(lib.bp_build_hash()).decode()
-    except AttributeError:
-        raise ImportError(_NOT_BUILT + " [the compiled module records no source hashes]") from None
-    built = dict(item.split("=", 1) for item in recorded.split(";") if item)
-    paths = _glob.glob(_os.path.join(csrc, "*.[ch]")) + _glob.glob(_os.path.join(csrc, "*.inc"))
-    changed = []
-    for path in sorted(paths):
-        with open(path, "rb") as f:
-            if built.get(_os.path.basename(path)) != _hashlib.sha256(f.read()).hexdigest()[:16]:
-                changed.append(_os.path.basename(path))
-    if changed:
-        raise ImportError(_NOT_BUILT + f" [changed or new since the last build: {', '.join(changed)}]")
-
-
-_check_build()
+ffi, lib, _BACKEND_NOTE = _load_backend()
+BACKEND = "numpy" if _BACKEND_NOTE else "c"
 
 __all__ = ["matmul", "relu", "relu_backward", "sgd_update", "column_sum", "softmax",
            "cross_entropy", "output_delta", "softmax_xent_delta", "gather_scale",
-           "SparseImages", "sparse_matmul", "sparse_matmul_t_acc", "simd_path", "openmp_threads", "ffi", "lib"]
+           "SparseImages", "sparse_matmul", "sparse_matmul_t_acc", "simd_path", "openmp_threads", "BACKEND", "ffi", "lib"]
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _CTYPE = {_F32: "float[]", _F64: "double[]"}
@@ -545,12 +518,14 @@ def sparse_matmul_t_acc(images, d, w, idx=None, scale=1.0):
 
 def simd_path():
     """The code path the kernels use: 'avx512' (matmul and the sparse first layer; the rest
-    AVX2), 'avx2-fma' (x86-64), 'neon' (arm64) or 'generic' (portable C).
+    AVX2), 'avx2-fma' (x86-64), 'neon' (arm64) or 'generic' (portable C); or, without the
+    C extension, 'numpy (<why>)', e.g. 'numpy (no C extension: ...)' (BACKEND is 'numpy').
 
     Chosen from the CPU at the first call (native/csrc/kernels_select.c; the paths and how
     each was verified: docs/platforms.md); BACKPROP_FORCE_GENERIC=1 forces 'generic',
-    BACKPROP_NO_AVX512=1 stops at 'avx2-fma' (both read once, at the first call)."""
-    return ffi.string(lib.bp_simd_path()).decode()
+    BACKPROP_NO_AVX512=1 stops at 'avx2-fma' (both read once, at the first call);
+    BACKPROP_NUMPY_ONLY=1 (read at import) the NumPy backend."""
+    return ffi.string(lib.bp_simd_path()).decode() + _BACKEND_NOTE
 
 
 def openmp_threads():

@@ -14,9 +14,11 @@ runs only when BACKPROP_BUILD_TEST=1 (CI sets it).
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -70,11 +72,16 @@ def test_sdist_and_wheel_build_without_warnings_and_the_wheel_trains_outside_the
         pytest.fail("BACKPROP_BUILD_TEST=1 needs the build frontend: python -m pip install build")
     dist = tmp_path / "dist"
     proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
+                          env={**os.environ, "BACKPROP_REQUIRE_C": "1"},   # no NumPy-only wheel here
                           capture_output=True, text=True, timeout=1800)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert _warnings(log) == []
     wheel, = dist.glob("*.whl")
+    # the stable ABI: one wheel for every CPython >= 3.10, the extension inside
+    assert "-cp310-abi3-" in wheel.name, wheel.name
+    with zipfile.ZipFile(wheel) as z:
+        assert "native/_kernels.abi3.so" in z.namelist() or "native/_kernels.pyd" in z.namelist()
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
@@ -103,3 +110,45 @@ def test_build_ffi_names_the_setuptools_it_needs_instead_of_a_schema_error(tmp_p
     assert "needs setuptools >= 77" in proc.stderr and "found 65.5.0" in proc.stderr
     assert "pip install -U 'setuptools>=77'" in proc.stderr
     assert "compiler:" not in proc.stdout      # stopped before the build started
+
+
+def _source_copy(tmp_path):
+    """The project's files without build products (an in-place native/_kernels*.so would
+    otherwise ride along), as a fresh clone has them."""
+    skip = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__",
+                                  "_kernels*.so", "_kernels*.pyd", ".pytest_cache", "*.npz")
+    shutil.copytree(ROOT, tmp_path / "src", ignore=skip)
+    return tmp_path / "src"
+
+
+@pytest.mark.skipif(os.environ.get("BACKPROP_BUILD_TEST") != "1",
+                    reason="builds wheels through pip (package index): set BACKPROP_BUILD_TEST=1")
+@pytest.mark.parametrize("env,warning,built", [
+    ({"CC": "/bin/false"}, "no working C compiler (/bin/false", "-cp310-abi3-"),
+    ({"BACKPROP_NUMPY_ONLY": "1"}, "BACKPROP_NUMPY_ONLY is set", "-py3-none-any"),
+])
+def test_without_a_c_compiler_the_build_succeeds_with_one_warning_and_no_extension(tmp_path, env, warning,
+                                                                                    built):
+    """CC=/bin/false (what a machine without a compiler amounts to) or BACKPROP_NUMPY_ONLY=1:
+    the wheel builds, carries no extension, and the log has one warning saying what is
+    missing, the cost and how to get a compiler on each OS. BACKPROP_REQUIRE_C=1 makes the
+    missing compiler fatal instead."""
+    src = _source_copy(tmp_path)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_") and k != "CC"}
+    cmd = [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp_path / "dist"), str(src)]
+    proc = subprocess.run(cmd, env={**base, **env}, capture_output=True, text=True, timeout=900)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert log.count("WARNING: backprop-ch5 installed WITHOUT its C kernels") == 1, log[-3000:]
+    assert warning in log
+    for how in ("Build Tools for Visual Studio", "xcode-select --install", "build-essential",
+                "python -m pip install -e .", "2.5-2.7x slower"):
+        assert how in log
+    wheel, = (tmp_path / "dist").glob("*.whl")
+    assert built in wheel.name
+    with zipfile.ZipFile(wheel) as z:
+        assert not [n for n in z.namelist() if "_kernels" in n]
+    if "CC" in env:
+        proc = subprocess.run(cmd, env={**base, **env, "BACKPROP_REQUIRE_C": "1"}, capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode != 0

@@ -1,5 +1,6 @@
 """The native API, kernel, sparse and cross-implementation tests on every SIMD path this
-CPU can run, not only the default one.
+CPU can run, not only the default one, and on the NumPy backend (BACKPROP_NUMPY_ONLY=1,
+what an install without a C compiler runs; tests/conftest.py skips its C_ONLY claims there).
 
 Each path other than this run's own is selected in a fresh process (the choice is made
 once per process, from BACKPROP_FORCE_GENERIC / BACKPROP_NO_AVX512 and the CPU), which
@@ -22,6 +23,7 @@ PATH_ENV = {
     "avx2-fma": {"BACKPROP_NO_AVX512": "1"},
     "avx512": {},
     "neon": {},
+    "numpy": {"BACKPROP_NUMPY_ONLY": "1"},
 }
 
 
@@ -44,12 +46,16 @@ def path_granted(path):
 
 @pytest.mark.parametrize("path", list(PATH_ENV))
 def test_native_tests_pass_on_every_simd_path_the_cpu_runs(path):
-    granted = path_granted(path)
-    if path == "generic":
+    granted = path_granted(path).split(" (")[0]      # "numpy (why)" -> "numpy"
+    if path == "numpy":
+        assert granted == "numpy", "BACKPROP_NUMPY_ONLY=1 must give the NumPy backend"
+    elif kern.BACKEND == "numpy":
+        pytest.skip(f"no C extension in this install: {kern.simd_path()}")
+    elif path == "generic":
         assert granted == "generic", "BACKPROP_FORCE_GENERIC=1 must give the portable path"
     elif granted != path:
         pytest.skip(f"this CPU (or build) has no {path} path: asking for it gives {granted}")
-    if path == kern.simd_path() and not any(k.startswith("BACKPROP_") and k != "BACKPROP_REQUIRE_REGISTRY"
+    if path == kern.simd_path().split(" (")[0] and not any(k.startswith("BACKPROP_") and k != "BACKPROP_REQUIRE_REGISTRY"
                                             for k in os.environ):
         pytest.skip(f"{path} is this run's own path: the suite itself runs these files on it")
     cmd = [sys.executable, "-m", "pytest", *TEST_FILES, "-q", "-x", "-p", "no:cacheprovider"]
