@@ -134,6 +134,7 @@ class DrawModel:
 class Playground(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128        # socketserver's 5 resets connections when 20 tabs poll at once
 
     def __init__(self, address, model, folder, load_data, quiet=True):
         super().__init__(address, Handler)

@@ -222,6 +222,8 @@ class Training:
                                     "lr": lr_used, "seconds": dt,
                                     "samples_per_s": n_train / dt if dt > 0 else None})
                 self.epoch, self.snapshot = epoch + 1, snap
+                if self.on_weights is not None:     # the draw view: this epoch's network
+                    self.on_weights(snap.weights, snap.biases, "training")
                 self.samples_per_s = n_train / dt if dt > 0 else 0.0
         with self.lock:
             self.status = "finished"
