@@ -297,3 +297,20 @@ def test_a_client_that_stops_sending_does_not_hold_the_server(server):
         assert status == 200
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("name, min_width", [("ex3", 1200), ("draw", 1200), ("train", 1200), ("phone", 390)])
+def test_readme_screenshots_are_pngs_of_each_view(name, min_width):
+    """The README's pictures (made by tests/test_playground_browser.py with
+    BACKPROP_SCREENSHOTS=docs/img): real PNGs, page-sized, not blank."""
+    import struct
+    import zlib
+    from pathlib import Path
+    data = (Path(__file__).resolve().parent.parent / "docs" / "img" / f"playground-{name}.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width >= min_width and height >= 800
+    idat = b"".join(data[i + 8:i + 8 + struct.unpack(">I", data[i:i + 4])[0]]
+                    for i in range(8, len(data)) if data[i + 4:i + 8] == b"IDAT")
+    raw = zlib.decompress(idat)
+    assert len(set(raw[::97])) > 20            # many distinct byte values: a drawn page, not one colour
