@@ -78,6 +78,19 @@ def shots(tmp_path):
     return folder
 
 
+def screenshot(page, path, **kw):
+    """A screenshot as a small PNG: quantized to 96 colours when Pillow is there (it comes
+    with matplotlib, the plot extra), so that the README's pictures stay under 200 KB."""
+    data = page.screenshot(**kw)
+    try:
+        import io
+        from PIL import Image
+        img = Image.open(io.BytesIO(data)).convert("RGB").quantize(colors=96, method=Image.Quantize.MEDIANCUT)
+        img.save(path, optimize=True)
+    except ImportError:
+        Path(path).write_bytes(data)
+
+
 class Page:
     """A page of the playground that records every console error and uncaught exception."""
 
@@ -129,7 +142,7 @@ def test_exercise3_page_shows_pures_numbers_and_the_erratum_switch(browser, serv
     p.page.hover('.grid td[data-m="gW1"][data-r="2"][data-c="1"]')
     marked = p.page.eval_on_selector_all(".grid td.src", "els => els.map(e => [e.dataset.m, +e.dataset.r, +e.dataset.c])")
     assert sorted(map(tuple, marked)) == sorted([("X", n, 2) for n in range(3)] + [("delta1", n, 1) for n in range(3)])
-    p.page.screenshot(path=str(shots / "playground-ex3.png"), full_page=True)
+    screenshot(p.page, str(shots / "playground-ex3.png"), full_page=True)
     # the chapter's mean(δ): bias gradients shrink by N = 3 and the numerical check turns red
     p.page.check("#ex3-bias")
     p.page.wait_for_function("() => document.querySelector('#card-gb2 .verdict').dataset.passed === 'false'")
@@ -192,7 +205,7 @@ def test_drawn_digit_probabilities_equal_native_and_learning_moves_them(browser,
     assert p.page.locator("#gw1 canvas").count() == 64
     loss = float(p.page.get_attribute("#digit-loss", "data-v"))
     assert math.isclose(loss, -math.log(probs[3]), rel_tol=1e-12)
-    p.page.screenshot(path=str(shots / "playground-draw.png"), full_page=True)
+    screenshot(p.page, str(shots / "playground-draw.png"), full_page=True)
     before = p.values("#probs .prob")
     p.page.click("#learn")
     p.page.wait_for_function("() => document.querySelector('#learn-info') !== null && "
@@ -247,7 +260,7 @@ def test_training_starts_pauses_and_the_curve_grows(browser, server, shots):
     assert int(p.page.get_attribute("#curve", "data-points")) == 9380
     accs = p.values("#t-epochs-table td:nth-child(3)")
     assert accs == [e["test_accuracy"] for e in server.training.state()["epochs"]]
-    p.page.screenshot(path=str(shots / "playground-train.png"), full_page=True)
+    screenshot(p.page, str(shots / "playground-train.png"), full_page=True)
     p.page.fill("#t-name", "from-page")
     p.page.click("#t-save")
     p.page.wait_for_function("() => document.querySelector('#t-saved').textContent.includes('from-page.npz')")
@@ -263,5 +276,5 @@ def test_the_page_fits_a_phone(browser, server, shots):
     p.page.click("button[data-view=draw]")
     draw_stroke(p.page, A_TWO)
     settle(p)
-    p.page.screenshot(path=str(shots / "playground-phone.png"))
+    screenshot(p.page, str(shots / "playground-phone.png"))
     p.close()

@@ -43,10 +43,10 @@
   }
   const guarded = (f) => (...a) => f(...a).then(() => showError(""), (e) => showError(e.message));
 
-  // --- colour: blue positive, red negative, white 0 (a diverging map centred at 0) -------------
+  // --- colour: red positive, blue negative, white 0 — as native.plot draws weights ---------------
   function colour(v, max) {
     const s = max > 0 ? Math.min(1, Math.abs(v) / max) : 0;
-    const [r, g, b] = v >= 0 ? [33, 102, 172] : [178, 24, 43];
+    const [r, g, b] = v >= 0 ? [178, 24, 43] : [33, 102, 172];
     return `rgb(${Math.round(255 + (r - 255) * s)},${Math.round(255 + (g - 255) * s)},${Math.round(255 + (b - 255) * s)})`;
   }
   const absMax = (rows) => rows.flat().reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -67,7 +67,7 @@
     const n = c.width * c.height, ctx = c.getContext("2d"), img = ctx.createImageData(c.width, c.height);
     for (let i = 0; i < n; i++) {
       const v = values[offset + i], s = max > 0 ? Math.min(1, Math.abs(v) / max) : 0;
-      const [r, g, b] = v >= 0 ? [33, 102, 172] : [178, 24, 43];
+      const [r, g, b] = v >= 0 ? [178, 24, 43] : [33, 102, 172];
       img.data.set([255 + (r - 255) * s, 255 + (g - 255) * s, 255 + (b - 255) * s, 255], 4 * i);
     }
     ctx.putImageData(img, 0, 0);
