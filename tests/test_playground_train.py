@@ -200,3 +200,25 @@ def test_binding_another_host_warns(tmp_path):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_a_run_reset_while_loading_never_writes_into_the_next_run(tmp_path, mnist):
+    """Reset during a slow first MNIST load, start again: only the second run's batches appear."""
+    release = threading.Event()
+    calls = []
+
+    def slow_load():
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(10)          # the first run is still "loading" when it is reset
+        return mnist
+
+    with running_server(tmp_path, load_data=slow_load) as srv:
+        assert post(srv, "/api/train/start", {"epochs": 1, "limit": 3000, "seed": 1})[0] == 200
+        srv.training.reset(timeout=0.1)
+        assert post(srv, "/api/train/start", {"epochs": 1, "limit": 3000, "seed": 2})[0] == 200
+        wait_for(srv, {"finished"})
+        release.set()
+        time.sleep(1.0)               # the first run wakes up, sees it was reset, and leaves
+        s = srv.training.state()
+        assert s["status"] == "finished" and s["settings"]["seed"] == 2 and s["n_batches"] == 47

@@ -36,9 +36,9 @@ class Stopped(Exception):
 class LiveRunner(trainer.NativeRunner):
     """The trainer's NativeRunner; after each piece it hands the page what changed."""
 
-    def __init__(self, live, *args, **kwargs):
+    def __init__(self, live, stop, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.live = live
+        self.live, self.stop = live, stop
 
     def train_piece(self, images, labels, order, lr, batch_losses):
         super().train_piece(images, labels, order, lr, batch_losses)
@@ -108,9 +108,12 @@ class Training:
                 return f"a run is already {self.status}: pause it, reset it, or wait for it to finish"
             self._clear()
             self.status, self.settings = "loading", s
-            self.stop_event.clear()
+            # each run has its own stop event: a run that was reset while it still loaded
+            # MNIST can never write into the next run's state
+            self.stop_event = threading.Event()
             self.resume_event.set()
-            self.thread = threading.Thread(target=self._run, args=(s,), name="training", daemon=True)
+            self.thread = threading.Thread(target=self._run, args=(s, self.stop_event), name="training",
+                                           daemon=True)
             self.thread.start()
         return None
 
@@ -148,6 +151,8 @@ class Training:
         w = [a.copy() for a in runner.weights]
         b = [a.copy() for a in runner.biases]
         with self.lock:
+            if runner.stop.is_set():
+                raise Stopped
             self.batch_losses.extend(float(x) for x in batch_losses)
             self.samples_done += len(batch_losses) * self.settings["batch_size"]
             self.weight_version += 1
@@ -159,21 +164,20 @@ class Training:
             while not self.resume_event.wait(0.1):
                 pass
             self.paused_seconds += time.perf_counter() - t0
-        if self.stop_event.is_set():
+        if runner.stop.is_set():
             raise Stopped
 
-    def _run(self, s):
+    def _run(self, s, stop):
         try:
-            self._train(s)
+            self._train(s, stop)
         except Stopped:
-            with self.lock:
-                if self.status != "idle":
-                    self.status = "stopped"
+            pass
         except Exception as e:      # the page shows one line; the server keeps serving
             with self.lock:
-                self.status, self.error = "error", f"{type(e).__name__}: {e}"
+                if not stop.is_set():
+                    self.status, self.error = "error", f"{type(e).__name__}: {e}"
 
-    def _train(self, s):
+    def _train(self, s, stop):
         ds = self.load_data()
         limit = s["limit"]
         train_x, train_y = ds.train_images[:limit], ds.train_labels[:limit]
@@ -181,7 +185,7 @@ class Training:
         weights, biases = init_network(s["sizes"], seed=s["seed"], dtype=s["dtype"])
         lr = s["lr"]
         history = ckpt_mod.empty_history()
-        runner = LiveRunner(self, weights, biases, min(s["batch_size"], len(train_y)),
+        runner = LiveRunner(self, stop, weights, biases, min(s["batch_size"], len(train_y)),
                             trainer.default_threads(), s["first_layer"])
         sparse = runner.use_sparse(train_x)
         s["first_layer"] = "sparse" if sparse else "dense"
@@ -193,13 +197,15 @@ class Training:
         config["lr0"] = s["lr"]
         n_train = len(train_y)
         with self.lock:
+            if stop.is_set():
+                raise Stopped
             self.weights = [w.copy() for w in weights]
             self.weight_version += 1
             self.initial_loss, self.first_layer, self.n_train = loss0, s["first_layer"], n_train
             if self.status == "loading":
                 self.status = "running"
         for epoch in range(s["epochs"]):
-            if self.stop_event.is_set():
+            if stop.is_set():
                 raise Stopped
             order = np.random.default_rng([s["seed"], epoch]).permutation(n_train)
             t0, paused0 = time.perf_counter(), self.paused_seconds
@@ -208,6 +214,8 @@ class Training:
             loss = float(losses.mean())
             if not np.isfinite(loss):
                 with self.lock:
+                    if stop.is_set():
+                        raise Stopped
                     self.status = "error"
                     self.error = (f"training diverged in epoch {epoch + 1} (loss {loss}); "
                                   f"try a smaller lr (it was {lr:g})")
@@ -218,6 +226,8 @@ class Training:
             snap = ckpt_mod.Checkpoint(*runner.state(), epoch=epoch + 1, lr=lr, seed=s["seed"],
                                        config=config, history=history)
             with self.lock:
+                if stop.is_set():
+                    raise Stopped
                 self.epochs.append({"epoch": epoch + 1, "loss": loss, "test_accuracy": acc,
                                     "lr": lr_used, "seconds": dt,
                                     "samples_per_s": n_train / dt if dt > 0 else None})
@@ -226,6 +236,8 @@ class Training:
                     self.on_weights(snap.weights, snap.biases, "training")
                 self.samples_per_s = n_train / dt if dt > 0 else 0.0
         with self.lock:
+            if stop.is_set():
+                raise Stopped
             self.status = "finished"
 
     # --- reading (request threads) -----------------------------------------------------------
