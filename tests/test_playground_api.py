@@ -221,6 +221,7 @@ def bad_requests():
     yield "form POST", "POST", "/api/exercise3", None, {"Content-Type": "text/plain"}, b"{}", 415
     yield "oversized body", "POST", "/api/exercise3", None, {}, b"{" + b" " * 5000 + b"}", 413
     yield "oversized canvas", "POST", "/api/draw", None, {}, b"[" + b"0," * 300000 + b"0]", 413
+    yield "claims a terabyte", "POST", "/api/draw", None, {"Content-Length": str(10 ** 12)}, None, 413
     yield "no length", "POST", "/api/exercise3", None, {"Content-Length": None}, None, 411
     yield "bad JSON", "POST", "/api/exercise3", None, {}, b"{seed: 1", 400
     yield "JSON array", "POST", "/api/exercise3", None, {}, b"[1, 2]", 400

@@ -24,11 +24,14 @@ import numpy as np
 from . import digit, exercise3
 from .training import Training, settings_from
 
-STATIC = Path(__file__).resolve().parent / "static"
+# The page's files sit in the package folder itself (not a static/ subfolder, which setuptools
+# would warn about as a data folder outside `packages`); only these suffixes are ever served.
+STATIC = Path(__file__).resolve().parent
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".js": "text/javascript; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
 SMALL_BODY = 4 * 1024                   # settings, names, exercise 3
 DRAW_BODY = 512 * 1024                  # a canvas of up to 280×280 pixels as JSON integers
+DRAIN_LIMIT = 8 * 1024 * 1024          # larger bodies are not even read: the connection is closed
 MIN_SIDE, MAX_SIDE = 28, 280            # canvas raster the page may send
 MAX_SEED = 2 ** 31 - 1
 
@@ -289,7 +292,15 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest(411, "a POST needs a Content-Length header")
         n = int(length)
         if n > limit:
-            raise BadRequest(413, f"body too large: {n} bytes, at most {limit} for this endpoint")
+            # read (and drop) a moderately large body first: answering before it is read makes
+            # the connection close under the client's feet and it may never see the 413
+            if n <= DRAIN_LIMIT:
+                while n > 0:
+                    chunk = self.rfile.read(min(n, 65536))
+                    if not chunk:
+                        break
+                    n -= len(chunk)
+            raise BadRequest(413, f"body too large: {length} bytes, at most {limit} for this endpoint")
         raw = self.rfile.read(n)
         if len(raw) != n:
             raise BadRequest(400, f"body ended after {len(raw)} of {n} bytes")
