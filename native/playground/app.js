@@ -327,7 +327,7 @@
   $("pad-clear").addEventListener("click", clearPad);
 
   // ===== view 3: training =======================================================================
-  const train = { losses: [], epochs: [], version: -1, status: "idle", timer: null, state: null };
+  const train = { losses: [], version: -1, status: "idle", timer: null, state: null, inflight: false, again: false };
   function settings() {
     const num = (id) => Number($(id).value);
     return { hidden: $("t-hidden").value.trim().split(/[\s,]+/).filter(Boolean).map(Number),
@@ -354,27 +354,32 @@
   // Polling: one request at a time, only the batch losses not yet seen, the weights only when
   // they changed — the page cannot fall behind, and holds one array of losses.
   train.poll = async function () {
+    if (train.inflight) { train.again = true; return; }     // one poll loop, however often asked
+    train.inflight = true;
     clearTimeout(train.timer);
-    let s;
+    let next = 2000;
     try {
-      s = await api("GET", `/api/train/state?since=${train.losses.length}&weights_after=${train.version}`);
-    } catch (e) { showError(e.message); train.timer = setTimeout(train.poll, 2000); return; }
-    if (s.since !== train.losses.length || s.n_batches < train.losses.length) {   // a reset or a new run
-      train.losses = []; train.version = -1;
-      train.timer = setTimeout(train.poll, 0);
-      return;
-    }
-    for (const x of s.batch_losses) train.losses.push(x);
-    train.state = s; train.status = s.status;
-    if (s.W1) {
-      train.version = s.weight_version;
-      const g = b64floats(s.W1), units = Math.min(64, s.W1_shape[0]), box = $("w1");
-      if (box.children.length !== units) box.replaceChildren(...Array.from({ length: units }, () => tile(g, 0, 1, 28)));
-      for (let j = 0; j < units; j++) paint(box.children[j], g, 784 * j, s.W1_absmax);
-    }
-    renderTrain();
-    const active = ["running", "loading", "paused"].includes(s.status);
-    if (!$("view-train").hidden || active) train.timer = setTimeout(train.poll, active ? 300 : 2000);
+      const s = await api("GET", `/api/train/state?since=${train.losses.length}&weights_after=${train.version}`);
+      if (s.since !== train.losses.length || s.n_batches < train.losses.length) {   // a reset or a new run
+        train.losses = []; train.version = -1;
+        next = 0;
+      } else {
+        for (const x of s.batch_losses) train.losses.push(x);
+        train.state = s; train.status = s.status;
+        if (s.W1) {
+          train.version = s.weight_version;
+          const g = b64floats(s.W1), units = Math.min(64, s.W1_shape[0]), box = $("w1");
+          if (box.children.length !== units) box.replaceChildren(...Array.from({ length: units }, () => tile(g, 0, 1, 28)));
+          for (let j = 0; j < units; j++) paint(box.children[j], g, 784 * j, s.W1_absmax);
+        }
+        renderTrain();
+        const active = ["running", "loading", "paused"].includes(s.status);
+        next = active ? 300 : ($("view-train").hidden ? null : 2000);
+      }
+    } catch (e) { showError(e.message); }
+    train.inflight = false;
+    if (train.again) { train.again = false; next = 0; }
+    if (next !== null) train.timer = setTimeout(train.poll, next);
   };
   function renderTrain() {
     const s = train.state;
