@@ -10,8 +10,15 @@
    300 ms for new losses and weights, as the page does. Runs alternate (trainer,
    playground, trainer, …); the table gives medians. Target: ≤ 15 % slower.
 
+3. With --page-minutes M (needs Playwright and Chromium, as the browser tests): the page
+   itself in headless Chromium, watching a long run (784→512→256→10, 50 epochs, started again from the
+   page whenever it finishes) for M minutes:
+   its JavaScript heap and DOM size each minute, and how many batch losses it is behind the
+   server. Target: flat memory, never more than one poll behind.
+
     python benchmarks/bench_playground.py
     python benchmarks/bench_playground.py --draws 400 --runs 5
+    python benchmarks/bench_playground.py --draws 20 --runs 1 --page-minutes 10
 """
 import argparse
 import contextlib
@@ -93,11 +100,50 @@ def playground_epochs(server, epochs):
     return [e["seconds"] for e in s["epochs"]]
 
 
+def bench_page(server, minutes):
+    import shutil
+    from playwright.sync_api import sync_playwright
+    exe = os.environ.get("BACKPROP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--enable-precise-memory-info", "--js-flags=--expose-gc"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=args)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"http://127.0.0.1:{server.port}/#train")
+        page.fill("#t-hidden", "512 256")
+        page.fill("#t-epochs", "50")
+        page.click("#t-start")
+        print(f"page watching a 784→512→256→10 run for {minutes} min:")
+        print("  minute  JS heap MB  DOM nodes  page batches  server batches  behind")
+        t0, runs = time.monotonic(), 1
+        for minute in range(minutes + 1):
+            while time.monotonic() < t0 + 60 * minute:
+                time.sleep(1)
+                if server.training.state()["status"] == "finished":     # a new run, as a user would
+                    page.click("#t-reset")
+                    page.wait_for_function("() => document.querySelector('#t-status').dataset.status === 'idle'")
+                    page.click("#t-start")
+                    runs += 1
+            page.evaluate("() => window.gc && window.gc()")
+            heap = page.evaluate("() => performance.memory.usedJSHeapSize") / 2 ** 20
+            nodes = page.evaluate("() => document.getElementsByTagName('*').length")
+            shown = int(page.get_attribute("#curve", "data-points") or 0)
+            total = server.training.state()["n_batches"]
+            print(f"  {minute:6d}  {heap:10.1f}  {nodes:9d}  {shown:12d}  {total:14d}  {total - shown:6d}")
+        browser.close()
+        request(server, "POST", "/api/train/reset", {})
+        print(f"  runs started from the page: {runs}; page errors: {errors or 'none'}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python benchmarks/bench_playground.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--draws", type=int, default=200, help="draw-view updates to time")
     p.add_argument("--runs", type=int, default=3, help="training runs of each kind, alternating")
     p.add_argument("--epochs", type=int, default=10, help="epochs per training run")
+    p.add_argument("--page-minutes", type=int, default=0, help="also watch the page in Chromium this long")
     args = p.parse_args(argv)
     ds = data.load("mnist", progress=False)
     import platform
@@ -119,6 +165,8 @@ def main(argv=None):
         print(f"training epoch (chapter settings, {args.runs} runs × {args.epochs} epochs each, alternating):")
         print(f"  python -m native.train      median {a:.4f} s")
         print(f"  playground, page polling    median {b:.4f} s   ratio {b / a:.3f}  target ≤ 1.15")
+        if args.page_minutes:
+            bench_page(server, args.page_minutes)
 
 
 if __name__ == "__main__":

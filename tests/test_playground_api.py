@@ -2,7 +2,6 @@
 every number equals what pure/native compute on the same input, and every kind of
 bad request gets its 4xx with a one-line JSON error while the server keeps serving."""
 
-import json
 import math
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 
 import native
 import pure
-from native.playground import digit, exercise3
+from native.playground import digit
 from pure.gradcheck import backward_with_chapter_bias, random_problem
 from tests.playground_support import request, running_server
 
@@ -207,7 +206,6 @@ def test_mnist_test_digits_drawn_on_the_canvas_keep_their_prediction(mnist):
 
 # --- the server's rules -------------------------------------------------------------------------
 
-GOOD_DRAW = None
 
 
 def bad_requests():

@@ -10,7 +10,6 @@ runs in one background thread (training.py).
 
 import ipaddress
 import json
-import math
 import os
 import sys
 import threading
@@ -22,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from . import digit, exercise3
+from .validate import (BadRequest, check_fields, get_bool, get_canvas, get_int, get_label,
+                       get_number, parse_json)
 from .training import Training, settings_from
 
 # The page's files sit in the package folder itself (not a static/ subfolder, which setuptools
@@ -32,86 +33,7 @@ TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
 SMALL_BODY = 4 * 1024                   # settings, names, exercise 3
 DRAW_BODY = 512 * 1024                  # a canvas of up to 280×280 pixels as JSON integers
 DRAIN_LIMIT = 8 * 1024 * 1024          # larger bodies are not even read: the connection is closed
-MIN_SIDE, MAX_SIDE = 28, 280            # canvas raster the page may send
 MAX_SEED = 2 ** 31 - 1
-
-
-class BadRequest(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
-
-
-# --- validation ----------------------------------------------------------------------------
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def parse_json(raw):
-    try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise BadRequest(400, f"body must be JSON: {str(e).splitlines()[0][:120]}") from None
-    if not isinstance(body, dict):
-        raise BadRequest(400, f"body must be a JSON object, got {type(body).__name__}")
-    return body
-
-
-def check_fields(body, allowed):
-    extra = sorted(set(body) - set(allowed))
-    if extra:
-        raise BadRequest(400, f"unknown field(s) {', '.join(map(repr, extra[:5]))}; "
-                              f"expected some of {', '.join(sorted(allowed))}")
-
-
-def get_int(body, key, default, lo, hi):
-    v = body.get(key, default)
-    if type(v) is not int or not lo <= v <= hi:
-        raise BadRequest(400, f"{key} must be an integer in [{lo}, {hi}], got {v!r:.40}")
-    return v
-
-
-def get_number(body, key, default, lo, hi):
-    v = body.get(key, default)
-    if type(v) not in (int, float) or not math.isfinite(v) or not lo < v <= hi:
-        raise BadRequest(400, f"{key} must be a number in ({lo}, {hi}], got {v!r:.40}")
-    return float(v)
-
-
-def get_bool(body, key, default):
-    v = body.get(key, default)
-    if type(v) is not bool:
-        raise BadRequest(400, f"{key} must be true or false, got {v!r:.40}")
-    return v
-
-
-def get_label(body, required):
-    v = body.get("label")
-    if v is None and not required:
-        return None
-    if type(v) is not int or not 0 <= v <= 9:
-        raise BadRequest(400, f"label must be an integer digit 0-9, got {v!r:.40}")
-    return v
-
-
-def get_canvas(body):
-    """The canvas's ink: width, height in [28, 280] and width·height integers 0…255."""
-    w = get_int(body, "width", None, MIN_SIDE, MAX_SIDE)
-    h = get_int(body, "height", None, MIN_SIDE, MAX_SIDE)
-    px = body.get("pixels")
-    if not isinstance(px, list) or len(px) != w * h:
-        got = f"{len(px)} values" if isinstance(px, list) else type(px).__name__
-        raise BadRequest(400, f"pixels must be a list of width·height = {w * h} integers, got {got}")
-    if any(type(v) is not int for v in px):          # bool, float, str, list: all refused
-        raise BadRequest(400, "pixels must be integers (not floats, strings or booleans) in [0, 255]")
-    try:
-        a = np.array(px, dtype=np.int64)
-    except OverflowError:
-        raise BadRequest(400, "pixels must lie in [0, 255], got a value beyond 64 bits") from None
-    if a.min() < 0 or a.max() > 255:
-        raise BadRequest(400, f"pixels must lie in [0, 255], got a value {int(a.min() if a.min() < 0 else a.max())}")
-    return a.reshape(h, w)
 
 
 # --- the model the draw view uses ------------------------------------------------------------
