@@ -208,7 +208,7 @@ def test_drawn_digit_probabilities_equal_native_and_learning_moves_them(browser,
     screenshot(p.page, str(shots / "playground-draw.png"), full_page=True)
     before = p.values("#probs .prob")
     p.page.click("#learn")
-    p.page.wait_for_function("() => document.querySelector('#learn-info') !== null && "
+    p.page.wait_for_function("() => document.querySelector('#learn-info').textContent.includes('→') && "
                              "document.querySelector('#probs .ghost') !== null")
     after = p.values("#probs .prob")
     assert after[3] > before[3] and after != before

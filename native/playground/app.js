@@ -323,6 +323,7 @@
     dr.lastBody = body;
     dr.last = await api("POST", "/api/draw/learn", body);
     renderDraw();
+    $("learn-info").textContent = t("learn_result", { a: dr.last.loss_before.toFixed(4), b: dr.last.loss.toFixed(4) });
   }));
   $("pad-clear").addEventListener("click", clearPad);
 
