@@ -188,20 +188,29 @@ def test_mnist_style_puts_the_box_in_20x20_and_the_centre_of_mass_in_the_middle(
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
 
 
-def test_mnist_test_digits_drawn_on_the_canvas_keep_their_prediction(mnist):
-    """500 MNIST test digits, blown up 5× onto a 140×140 canvas and read back through
-    mnist_style: the trained network predicts the same digit for ≥ 95 % of them."""
+@pytest.fixture(scope="module")
+def two_epoch_engine(mnist):
     from native.engine import Engine
     w, b = native.init_network([784, 64, 32, 10], seed=0, dtype=np.float32)
     engine = Engine(w, b, batch_size=64)
     for epoch in range(2):
         engine.train_epoch(mnist.train_images, mnist.train_labels,
                            np.random.default_rng([0, epoch]).permutation(60000), 0.1)
+    return engine
+
+
+@pytest.mark.parametrize("size", [140, 173, 97])
+def test_mnist_test_digits_drawn_on_the_canvas_keep_their_prediction(mnist, two_epoch_engine, size):
+    """500 MNIST test digits blown up onto a size×size canvas (173 and 97: scales that are not
+    whole numbers) and read back through mnist_style: the trained network predicts the same
+    digit for ≥ 95 % of them (measured: 100 %, 98.8 %, 98.4 %)."""
     images = mnist.test_images[:500]
-    redrawn = np.stack([digit.mnist_style(np.kron(im.reshape(28, 28), np.ones((5, 5)))).ravel()
-                        for im in images])
-    same = np.mean(engine.predict(redrawn) == engine.predict(images))
+    idx = np.arange(size) * 28 // size                    # nearest-neighbour resize
+    redrawn = np.stack([digit.mnist_style(im.reshape(28, 28)[np.ix_(idx, idx)]).ravel() for im in images])
+    same = np.mean(two_epoch_engine.predict(redrawn) == two_epoch_engine.predict(images))
     assert same >= 0.95, f"only {same:.1%} kept their prediction"
+    if size % 28 == 0:      # a whole-number scale undoes exactly: MNIST's own recipe, recovered
+        assert np.mean((redrawn == images).all(axis=1)) >= 0.95
 
 
 # --- the server's rules -------------------------------------------------------------------------
@@ -298,7 +307,8 @@ def test_a_client_that_stops_sending_does_not_hold_the_server(server):
         s.close()
 
 
-@pytest.mark.parametrize("name, min_width", [("ex3", 1200), ("draw", 1200), ("train", 1200), ("phone", 390)])
+@pytest.mark.parametrize("name, min_width", [("ex3", 1200), ("draw", 1200), ("train", 1200), ("phone", 390),
+                                             ("ex3-zh", 1200), ("draw-zh", 1200), ("train-zh", 1200)])
 def test_readme_screenshots_are_pngs_of_each_view(name, min_width):
     """The README's pictures (made by tests/test_playground_browser.py with
     BACKPROP_SCREENSHOTS=docs/img): real PNGs, page-sized, not blank."""

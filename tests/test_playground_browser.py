@@ -278,3 +278,31 @@ def test_the_page_fits_a_phone(browser, server, shots):
     settle(p)
     screenshot(p.page, str(shots / "playground-phone.png"))
     p.close()
+
+
+def test_every_view_speaks_chinese(browser, server, shots):
+    """The three views in Chinese, each with its work done (the README.zh-CN pictures)."""
+    p = Page(browser, server, locale="zh-CN")
+    assert "练习 3" in p.page.inner_text("#view-ex3 .help")
+    assert p.page.inner_text("#ex3-step") == "走一步"
+    p.page.hover('.grid td[data-m="gW1"][data-r="2"][data-c="1"]')
+    screenshot(p.page, str(shots / "playground-ex3-zh.png"), full_page=True)
+    p.page.click("button[data-view=draw]")
+    draw_stroke(p.page, A_TWO)
+    settle(p)
+    p.page.click("#labels button[data-label='2']")
+    p.page.wait_for_selector("#gw1 canvas")
+    settle(p)
+    assert "MNIST 的制作方法" in p.page.inner_text("#view-draw .help")
+    assert p.page.inner_text("#learn").startswith("学习这个数字")
+    assert "损失" in p.page.inner_text("#digit-loss")
+    screenshot(p.page, str(shots / "playground-draw-zh.png"), full_page=True)
+    p.page.click("button[data-view=train]")
+    p.page.click("#t-start")
+    p.page.wait_for_function("() => document.querySelector('#t-status').dataset.status === 'finished'", timeout=60000)
+    p.page.wait_for_function("() => document.querySelectorAll('#w1 canvas').length === 64")
+    assert p.page.inner_text("#t-status").startswith("已完成")
+    assert [h.strip() for h in p.page.eval_on_selector_all("#t-epochs-table th", "els => els.map(e => e.textContent)")] \
+        == ["轮", "损失", "测试准确率", "η", "样本/秒"]
+    screenshot(p.page, str(shots / "playground-train-zh.png"), full_page=True)
+    p.close()
