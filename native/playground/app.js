@@ -152,7 +152,7 @@
     const v = d.verdict[key], p = document.createElement("div");
     p.className = "verdict " + (v.passed ? "good" : "bad");
     p.dataset.passed = String(v.passed);
-    p.textContent = `${v.passed ? "✓ " + t("pass") : "✗ " + t("fail")} · max ${t("rel_error")} ${v.error.toExponential(2)}` +
+    p.textContent = `${v.passed ? "✓ " + t("pass") : "✗ " + t("fail")} · ${t("max_rel")} ${v.error.toExponential(2)}` +
       (v.at_kink ? ` · ${v.at_kink} ${t("kink")}` : "");
     div.appendChild(p);
     return div;
@@ -328,7 +328,20 @@
   $("pad-clear").addEventListener("click", clearPad);
 
   // ===== view 3: training =======================================================================
-  const train = { losses: [], version: -1, status: "idle", timer: null, state: null, inflight: false, again: false };
+  // The batch losses in one growing Float64Array (8 bytes a batch: a 50-epoch run at batch size 1
+  // is 3 million batches, too many for a JavaScript array of numbers).
+  const train = { buf: new Float64Array(4096), n: 0, version: -1, status: "idle", timer: null, state: null,
+                  inflight: false, again: false };
+  function pushLosses(xs) {
+    if (train.n + xs.length > train.buf.length) {
+      const bigger = new Float64Array(Math.max(2 * train.buf.length, train.n + xs.length));
+      bigger.set(train.buf.subarray(0, train.n));
+      train.buf = bigger;
+    }
+    train.buf.set(xs, train.n);
+    train.n += xs.length;
+  }
+  function clearLosses() { train.buf = new Float64Array(4096); train.n = 0; train.version = -1; }
   function settings() {
     const num = (id) => Number($(id).value);
     return { hidden: $("t-hidden").value.trim().split(/[\s,]+/).filter(Boolean).map(Number),
@@ -336,7 +349,7 @@
   }
   $("t-start").addEventListener("click", guarded(async () => {
     await api("POST", "/api/train/start", settings());
-    train.losses = []; train.version = -1;
+    clearLosses();
     train.poll();
   }));
   $("t-pause").addEventListener("click", guarded(async () => {
@@ -345,7 +358,7 @@
   }));
   $("t-reset").addEventListener("click", guarded(async () => {
     await api("POST", "/api/train/reset", {});
-    train.losses = []; train.version = -1; $("w1").replaceChildren();
+    clearLosses(); $("w1").replaceChildren();
     train.poll();
   }));
   $("t-save").addEventListener("click", guarded(async () => {
@@ -360,12 +373,12 @@
     clearTimeout(train.timer);
     let next = 2000;
     try {
-      const s = await api("GET", `/api/train/state?since=${train.losses.length}&weights_after=${train.version}`);
-      if (s.since !== train.losses.length || s.n_batches < train.losses.length) {   // a reset or a new run
-        train.losses = []; train.version = -1;
+      const s = await api("GET", `/api/train/state?since=${train.n}&weights_after=${train.version}`);
+      if (s.since !== train.n || s.n_batches < train.n) {   // a reset or a new run
+        clearLosses();
         next = 0;
       } else {
-        for (const x of s.batch_losses) train.losses.push(x);
+        pushLosses(s.batch_losses);
         train.state = s; train.status = s.status;
         if (s.W1) {
           train.version = s.weight_version;
@@ -411,7 +424,8 @@
   }
   rerender.push(renderTrain);
   function drawCurve() {
-    const c = $("curve"), ctx = c.getContext("2d"), W = c.width, H = c.height, L = train.losses, s = train.state;
+    const c = $("curve"), ctx = c.getContext("2d"), W = c.width, H = c.height, s = train.state;
+    const L = train.buf.subarray(0, train.n);
     c.dataset.points = String(L.length);
     ctx.clearRect(0, 0, W, H);
     ctx.strokeStyle = "#999"; ctx.strokeRect(40.5, 10.5, W - 50, H - 40);

@@ -26,6 +26,7 @@ from native.network import init_network
 # The page's own limits on top of the trainer's ranges: a live page with a growing
 # curve, not a benchmark (the trainer itself takes any width that fits in memory).
 MAX_HIDDEN_LAYERS, MAX_WIDTH, MAX_EPOCHS, MAX_BATCH = 4, 1024, 50, 4096
+SHOWN_UNITS = 64
 NAME_RE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
 
 
@@ -255,7 +256,7 @@ class Training:
                    "first_layer": self.first_layer, "weight_version": self.weight_version,
                    "saved_epoch": self.snapshot.epoch if self.snapshot is not None else None}
             if self.weight_version > weights_after and self.weight_version > 0:
-                W1 = self.weights[0]
+                W1 = self.weights[0][:, :SHOWN_UNITS]      # the page draws the first 64 units
                 out["W1"] = f32_b64(W1.T)                 # row j: hidden unit j's 784 weights
                 out["W1_shape"] = [W1.shape[1], W1.shape[0]]
                 out["W1_absmax"] = float(np.abs(W1).max())
