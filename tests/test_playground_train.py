@@ -222,3 +222,21 @@ def test_a_run_reset_while_loading_never_writes_into_the_next_run(tmp_path, mnis
         time.sleep(1.0)               # the first run wakes up, sees it was reset, and leaves
         s = srv.training.state()
         assert s["status"] == "finished" and s["settings"]["seed"] == 2 and s["n_batches"] == 47
+
+
+def test_a_late_tab_catches_up_in_bounded_replies(server, monkeypatch):
+    from native.playground import training
+    monkeypatch.setattr(training, "MAX_LOSSES_PER_REPLY", 100)
+    post(server, "/api/train/start", {"epochs": 2, "limit": 6000})
+    wait_for(server, {"finished"})
+    losses, replies = [], 0
+    while True:
+        _, s = request(server, "GET", f"/api/train/state?since={len(losses)}")
+        assert len(s["batch_losses"]) <= 100
+        losses += s["batch_losses"]
+        replies += 1
+        if len(losses) == s["n_batches"]:
+            break
+        assert replies < 10
+    assert replies == 2 and losses == server.training.state(0)["batch_losses"][:100] + \
+        server.training.state(100)["batch_losses"]

@@ -388,7 +388,7 @@
         }
         renderTrain();
         const active = ["running", "loading", "paused"].includes(s.status);
-        next = active ? 300 : ($("view-train").hidden ? null : 2000);
+        next = train.n < s.n_batches ? 0 : active ? 300 : ($("view-train").hidden ? null : 2000);
       }
     } catch (e) { showError(e.message); }
     train.inflight = false;

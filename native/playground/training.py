@@ -11,6 +11,7 @@ So with the same settings the losses and accuracies equal ``python -m native.tra
 """
 
 import argparse
+import array
 import math
 import os
 import re
@@ -27,6 +28,7 @@ from native.network import init_network
 # curve, not a benchmark (the trainer itself takes any width that fits in memory).
 MAX_HIDDEN_LAYERS, MAX_WIDTH, MAX_EPOCHS, MAX_BATCH = 4, 1024, 50, 4096
 SHOWN_UNITS = 64
+MAX_LOSSES_PER_REPLY = 100_000      # a tab opened late catches up in a few replies, none huge
 NAME_RE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
 
 
@@ -94,7 +96,7 @@ class Training:
 
     def _clear(self):
         self.status, self.error, self.settings = "idle", None, None
-        self.batch_losses, self.epochs = [], []
+        self.batch_losses, self.epochs = array.array("d"), []    # 8 bytes a batch, not a float object
         self.epoch, self.samples_done, self.samples_per_s = 0, 0, 0.0
         self.weight_version, self.first_layer = 0, None
         self.snapshot, self.initial_loss = None, None
@@ -154,7 +156,7 @@ class Training:
         with self.lock:
             if runner.stop.is_set():
                 raise Stopped
-            self.batch_losses.extend(float(x) for x in batch_losses)
+            self.batch_losses.frombytes(np.ascontiguousarray(batch_losses, dtype=np.float64).tobytes())
             self.samples_done += len(batch_losses) * self.settings["batch_size"]
             self.weight_version += 1
             self.weights = w
@@ -250,7 +252,8 @@ class Training:
         with self.lock:
             out = {"status": self.status, "error": self.error, "settings": self.settings,
                    "epoch": self.epoch, "epochs": list(self.epochs), "n_batches": len(self.batch_losses),
-                   "since": since, "batch_losses": self.batch_losses[since:],
+                   "since": since,
+                   "batch_losses": self.batch_losses[since:since + MAX_LOSSES_PER_REPLY].tolist(),
                    "samples_done": self.samples_done, "n_train": self.n_train,
                    "samples_per_s": self.samples_per_s, "initial_loss": self.initial_loss,
                    "first_layer": self.first_layer, "weight_version": self.weight_version,
