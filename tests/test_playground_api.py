@@ -323,3 +323,16 @@ def test_readme_screenshots_are_pngs_of_each_view(name, min_width):
                     for i in range(8, len(data)) if data[i + 4:i + 8] == b"IDAT")
     raw = zlib.decompress(idat)
     assert len(set(raw[::97])) > 20            # many distinct byte values: a drawn page, not one colour
+
+
+def test_a_wide_checkpoint_sends_the_first_64_gradient_images(tmp_path):
+    from native.checkpoint import Checkpoint
+    w, b = native.init_network([784, 300, 10], seed=2)
+    with running_server(tmp_path, checkpoint=Checkpoint(w, b, epoch=1, lr=0.1, seed=2)) as srv:
+        _, d = post(srv, "/api/draw", canvas(a_seven(), label=7))
+    X = digit.mnist_style(a_seven()).reshape(1, -1) / 255.0
+    acts, pres = native.forward(X, w, b)
+    gw, _ = native.backward(acts, pres, w, np.eye(10)[[7]])
+    sent = np.frombuffer(__import__("base64").b64decode(d["gW1"]), dtype="<f4").reshape(-1, 784)
+    assert sent.shape == (64, 784) and len(d["hidden"][0]) == 300
+    np.testing.assert_allclose(sent, gw[0][:, :64].T.astype(np.float32), rtol=1e-6, atol=1e-12)

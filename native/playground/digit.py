@@ -14,6 +14,7 @@ import numpy as np
 import native
 
 BOX, FIELD = 20, 28
+SHOWN_UNITS = 64          # ∂L/∂W₁ images drawn (the chapter's layer has exactly 64)
 
 
 def _area_matrix(n_in, n_out):
@@ -75,6 +76,7 @@ def forward_backward(image, weights, biases, label=None):
         grad_w, grad_b = native.backward(activations, pre_activations, weights, Y)
         out["loss"] = float(native.cross_entropy(activations[-1], Y))
         out["deltas"] = [g[0].tolist() for g in grad_b]        # N = 1: ∂L/∂bₖ = Σδₖ = δₖ
-        out["gW1"] = f32_b64(grad_w[0].T)                      # row j: unit j's 784 weights
-        out["gW1_absmax"] = float(np.abs(grad_w[0]).max())
+        shown = grad_w[0][:, :SHOWN_UNITS]                     # a wide layer: its first 64 units
+        out["gW1"] = f32_b64(shown.T)                          # row j: unit j's 784 weights
+        out["gW1_absmax"] = float(np.abs(shown).max())
     return out
