@@ -231,6 +231,7 @@ def bad_requests():
     yield "claims a terabyte", "POST", "/api/draw", None, {"Content-Length": str(10 ** 12)}, None, 413
     yield "no length", "POST", "/api/exercise3", None, {"Content-Length": None}, None, 411
     yield "bad JSON", "POST", "/api/exercise3", None, {}, b"{seed: 1", 400
+    yield "JSON nested 2,000 deep", "POST", "/api/exercise3", None, {}, b"[" * 2000 + b"]" * 2000, 400
     yield "JSON array", "POST", "/api/exercise3", None, {}, b"[1, 2]", 400
     yield "NaN", "POST", "/api/exercise3", None, {}, b'{"lr": NaN}', 400
     yield "Infinity", "POST", "/api/train/start", None, {}, b'{"lr": Infinity}', 400
@@ -268,6 +269,7 @@ def bad_requests():
     yield "static python file", "GET", "/static/__init__.py", None, {}, None, 404
     yield "unknown endpoint", "POST", "/api/shutdown", {}, {}, None, 404
     yield "PUT", "PUT", "/api/exercise3", None, {}, None, 405
+    yield "many query fields", "GET", "/api/train/state?" + "&".join(f"a{i}=1" for i in range(50)), None, {}, None, 400
     yield "state since a word", "GET", "/api/train/state?since=abc", None, {}, None, 400
 
 

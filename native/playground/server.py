@@ -180,7 +180,11 @@ class Handler(BaseHTTPRequestHandler):
                 route = GET_ROUTES.get(url.path)
                 if route is None:
                     raise BadRequest(404, f"no such page: {url.path[:80]}")
-                status, reply = route(self, parse_qs(url.query, max_num_fields=8))
+                try:
+                    query = parse_qs(url.query, max_num_fields=8)
+                except ValueError:
+                    raise BadRequest(400, "too many query fields (at most 8)") from None
+                status, reply = route(self, query)
             if isinstance(reply, str):
                 self.send_error_json(status, reply)
             else:

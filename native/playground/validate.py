@@ -24,6 +24,8 @@ def parse_json(raw):
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as e:
         raise BadRequest(400, f"body must be JSON: {str(e).splitlines()[0][:120]}") from None
+    except RecursionError:
+        raise BadRequest(400, "body must be JSON nested at most a few hundred levels deep") from None
     if not isinstance(body, dict):
         raise BadRequest(400, f"body must be a JSON object, got {type(body).__name__}")
     return body
