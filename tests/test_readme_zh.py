@@ -5,7 +5,7 @@ from test_readme import README, README_ZH, code_blocks, commands, read
 
 # each English section and its Chinese counterpart, in the order both READMEs have them
 SECTIONS = {
-    "Quick start": "快速上手", "See it learn": "看它学习", "Chapter → code": "章节 → 代码",
+    "Quick start": "快速上手", "See it learn": "看它学习", "Playground": "实验台", "Chapter → code": "章节 → 代码",
     "The three exercises with your own code": "用你自己的代码做三道练习",
     "The chapter's bias-gradient erratum": "勘误：偏置的梯度", "Results": "结果", "More to type": "更多命令",
     "Data": "数据", "Platforms": "平台", "Beyond the chapter": "超越本章", "Reliability": "可靠性",
