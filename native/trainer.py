@@ -624,8 +624,8 @@ def train(args, argv, s, resumed, start_epoch, save, say):
         if save is None:
             return "nothing was saved (no --save given)"
         if saved_epoch is None:
-            return f"nothing was saved: no epoch finished, {save} was not written"
-        return f"{save} holds epoch {saved_epoch}"
+            return f"no epoch finished, so no checkpoint was written to {save}"
+        return f"{save} still holds epoch {saved_epoch}"
 
     try:
         for epoch in range(start_epoch, s["epochs"]):

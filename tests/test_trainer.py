@@ -119,7 +119,7 @@ def test_engine_rejects_bad_arguments_with_names():
         eng.train_epoch(images, labels + 10, order, 0.1)
     with pytest.raises(ValueError, match="order must index images"):
         eng.train_epoch(images, labels, order + 1, 0.1)
-    with pytest.raises(ValueError, match="lr must be a finite real number"):
+    with pytest.raises(ValueError, match=r"lr must be a number in \(0, 10000\]"):
         eng.train_epoch(images, labels, order, float("inf"))
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         Engine(W, B, batch_size=0)
@@ -254,7 +254,7 @@ def test_a_diverging_run_stops_with_a_hint_and_saves_no_runaway_checkpoint(mnist
     code = trainer.main(["--epochs", "3", "--limit", "2000", "--lr", lr, "--save", str(path)])
     err = capsys.readouterr().err
     assert code == 1 and "diverged in epoch 1" in err and "try a smaller --lr" in err, err
-    assert "nothing was saved" in err
+    assert "no checkpoint was written" in err
     assert not path.exists()
 
 
@@ -343,7 +343,7 @@ def test_pure_engine_trains_on_a_subset(mnist, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--lr", "-1"], "--lr must be a positive number"),
+    (["--lr", "-1"], "--lr must be a number in (0, 10000]"),
     (["--sizes", "784", "10", "3"], "must start with 784"),
     (["--threads", "0"], "--threads must be at least 1"),
     (["--engine", "pure", "--first-layer", "sparse"], "--first-layer applies to the native engine"),
@@ -355,6 +355,26 @@ def test_pure_engine_trains_on_a_subset(mnist, capsys):
      "beyond any memory"),
     (["--sizes", "784", str(2 ** 62), "10"], "beyond any memory"),
     (["--overwrite"], "--overwrite applies to --save"),
+    (["--epochs", str(10 ** 6)], "--epochs must be at most 10000"),
+    (["--lr", "1e5"], "--lr must be a number in (0, 10000]"),
+    (["--lr", "nan"], "--lr must be a number in (0, 10000]"),
+    (["--save", ""], "--save needs a path, got an empty string"),
+    (["--results", ""], "--results needs a path, got an empty string"),
+    (["--resume", ""], "--resume needs a path, got an empty string"),
+    (["--data-dir", ""], "--data-dir needs a path, got an empty string"),
+    (["--engine", "pure", "--dtype", "float32"], "--dtype float32 applies to the native engine"),
+    (["--engine", "pure", "--threads", "2"], "--threads 2 applies to the native engine"),
+    (["--save", "/nonexistent-backprop-ch5/dir/x.npz"], "does not exist; create it first"),
+    (["--epochs", str(10 ** 6)], "--epochs must be at most 10000"),
+    (["--lr", "1e5"], "--lr must be a number in (0, 10000]"),
+    (["--lr", "nan"], "--lr must be a number in (0, 10000]"),
+    (["--save", ""], "--save needs a path, got an empty string"),
+    (["--results", ""], "--results needs a path, got an empty string"),
+    (["--resume", ""], "--resume needs a path, got an empty string"),
+    (["--data-dir", ""], "--data-dir needs a path, got an empty string"),
+    (["--engine", "pure", "--dtype", "float32"], "--dtype float32 applies to the native engine"),
+    (["--engine", "pure", "--threads", "2"], "--threads 2 applies to the native engine"),
+    (["--save", "/nonexistent-backprop-ch5/dir/x.npz"], "does not exist; create it first"),
     (["--results", "/"], "--results '/': expected a file name"),
 ])
 def test_bad_command_line_values_are_refused_by_name(argv, message, capsys):
