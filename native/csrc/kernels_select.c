@@ -101,10 +101,28 @@ static const struct {
 };
 enum { BP_N_PATHS = sizeof bp_paths / sizeof bp_paths[0] };
 
+/* A switch is on unless unset or one of "", "0", "false", "no" (any case, spaces
+   around ignored): the same rule as native/data's BACKPROP_OFFLINE and the build's
+   BACKPROP_NO_OPENMP, so "0" means off everywhere. */
 static int env_set(const char *name)
 {
     const char *v = getenv(name);
-    return v && v[0] && strcmp(v, "0") != 0;
+    if (!v)
+        return 0;
+    while (*v == ' ' || *v == '\t')
+        ++v;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        --n;
+    static const char *const off[] = {"", "0", "false", "no"};
+    for (size_t k = 0; k < sizeof off / sizeof off[0]; ++k) {
+        size_t i = 0;
+        while (i < n && off[k][i] && (v[i] | 0x20) == off[k][i])
+            ++i;
+        if (i == n && off[k][i] == '\0')
+            return 0;
+    }
+    return 1;
 }
 
 static int choose(void)
