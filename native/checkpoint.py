@@ -134,9 +134,9 @@ def check_config(config, sizes=None, dtype=None, seed=None):
 
 def _check_history(history, epoch, config=None):
     """Every number bounded by what the run could have produced, in Python integers:
-    per-epoch arrays of one common length ≤ epoch, the same batch count every epoch
-    (one run, one batch size), no more batches than the data holds, batch_loss as
-    long as their sum, each epoch's loss the mean of its batches' losses."""
+    per-epoch arrays of one common length ≤ epoch, no more batches an epoch than the
+    data and batch size allow, batch_loss as long as their sum, each epoch's loss the
+    mean of its batches' losses, accuracies counts of the test samples."""
     config = config or {}
     n = len(history["epoch_batches"])
     for k in PER_EPOCH:
@@ -155,9 +155,6 @@ def _check_history(history, epoch, config=None):
             raise ValueError(f"history epoch_batches must be in [1, {most}] per epoch "
                              f"({n_train:,} samples at most, batch size "
                              f"{config.get('batch_size', 1)}), got {b}")
-    if len(set(batches)) > 1:
-        raise ValueError(f"history epoch_batches differ between epochs ({sorted(set(batches))}): "
-                         "every epoch of one run has the same batches")
     if sum(batches) != history["batch_loss"].shape[0]:
         raise ValueError(f"history batch_loss has {history['batch_loss'].shape[0]} entries, "
                          f"epoch_batches says {sum(batches)}")
@@ -175,7 +172,8 @@ def _check_history(history, epoch, config=None):
         raise ValueError(f"history lr must lie in (0, {MAX_LR:g}], got values in "
                          f"[{lr.min():g}, {lr.max():g}]")
     if n:
-        means = history["batch_loss"].reshape(n, batches[0]).mean(axis=1)
+        ends = np.cumsum(np.array(batches, dtype=np.int64))[:-1]      # sums checked above
+        means = np.array([part.mean() for part in np.split(history["batch_loss"], ends)])
         if not np.allclose(means, history["epoch_loss"], rtol=1e-9, atol=0):
             i = int(np.argmax(~np.isclose(means, history["epoch_loss"], rtol=1e-9, atol=0)))
             raise ValueError(f"history epoch_loss[{i}] is {history['epoch_loss'][i]:g}, but the "

@@ -279,7 +279,6 @@ def _history_damages():
         "counts_zero": hl(epoch_batches=np.array([4, 4, 0], np.int64)),
         "counts_above_the_data": hl(epoch_batches=np.array([9, 9, 9], np.int64),
                                     batch_loss=np.full(27, 0.5)),
-        "counts_that_differ": hl(epoch_batches=np.array([3, 4, 5], np.int64)),
         "batch_loss_too_long": hl(batch_loss=np.append(h["batch_loss"], 0.5)),
         "batch_loss_too_short": hl(batch_loss=h["batch_loss"][:-1]),
         "batch_loss_wrong_type": hl(batch_loss=h["batch_loss"].astype(np.float32)),
