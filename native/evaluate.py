@@ -49,6 +49,13 @@ def main(argv=None):
     except MemoryError:
         print("error: not enough memory to evaluate this network", file=sys.stderr)
         return 1
+    except BrokenPipeError:         # `… | head -3`: the reader has all it wanted
+        import os
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
 
 
 def _main(argv=None):

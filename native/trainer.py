@@ -465,6 +465,7 @@ def _ignore_interrupts():
 
 def main(argv=None):
     say = Output()
+    argv_given = argv is not None
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() \
         else None
     try:
@@ -484,7 +485,10 @@ def main(argv=None):
             sys.stderr)
         return 1
     finally:
-        if previous is not None:
+        # A program that was interrupted keeps ignoring Ctrl-C until it has exited (a
+        # second one would otherwise kill it on the way out); a caller's handler is restored.
+        ending = argv_given is False and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        if previous is not None and not ending:
             signal.signal(signal.SIGINT, previous)
 
 

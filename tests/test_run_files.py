@@ -266,3 +266,35 @@ def test_offline_with_an_empty_home_creates_no_folder_at_the_root(tmp_path):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "home" in r.stderr.lower() and "XDG_CACHE_HOME" in r.stderr
     assert os.path.exists("/.cache") == existed
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4, 0.8, 1.5, 3.0])
+def test_ctrl_c_twice_at_any_time_from_start_up_on_is_one_line(mnist, tmp_path, delay):
+    """Start-up (NumPy's import turns a KeyboardInterrupt into an ImportError), data loading,
+    the first epoch, a save: two SIGINTs 10 ms apart, one line whatever they hit. (The
+    first ~30 ms, Python's own start-up before any line of the project, are not promised.)"""
+    path = tmp_path / "c.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "native.train", "--epochs", "3", "--limit", "3000",
+                             "--save", str(path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_at_default)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+    if proc.returncode == 130 and path.exists():
+        assert f"holds epoch {ckpt_mod.load(path).epoch}" in err
+    else:
+        assert proc.returncode in (0, 130), err
+
+
+def test_evaluate_into_a_closed_pipe_is_no_traceback(mnist, capsys, tmp_path):
+    path = tmp_path / "e.npz"
+    run(["--epochs", "1", "--save", str(path)] + QUICK, capsys)
+    proc = subprocess.Popen([sys.executable, "-m", "native.evaluate", str(path), "--show", "20"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.readline()          # `| head -1`
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
