@@ -526,7 +526,11 @@ def run(parser, args, argv, say=None):
         if save is not None:
             problem = ckpt_mod.check_target(
                 save, overwrite=args.overwrite, resuming_from=args.resume,
-                needed_bytes=ckpt_mod.estimated_bytes(s["sizes"], s["dtype"]))
+                needed_bytes=ckpt_mod.estimated_bytes(s["sizes"], s["dtype"]),
+                flag="--save" if args.save is not None else "--resume")
+            if problem and args.save is None:
+                problem += (" (a resumed run saves its epochs back into the file it resumed; "
+                            "--save OTHER.npz saves them elsewhere)")
             if problem and "already exists" in problem:
                 cmd = continue_command(save)
                 problem = (f"--save {save} already exists: a new run would overwrite it. "
@@ -599,9 +603,9 @@ def train(args, argv, s, resumed, start_epoch, save, say):
                                                   resumed.epoch - len(resumed.history["epoch_batches"]))
                                if resumed is not None else 0)
 
-    say(f"{ds.name}: {len(train_y):,} training / {len(test_y):,} test samples; "
-        f"network {'→'.join(map(str, s['sizes']))}; {engine_desc}; batch {s['batch_size']}, "
-        f"lr {lr:g}, decay {s['decay']:g}, seed {s['seed']}")
+    print(f"{ds.name}: {len(train_y):,} training / {len(test_y):,} test samples; "
+          f"network {'→'.join(map(str, s['sizes']))}; {engine_desc}; batch {s['batch_size']}, "
+          f"lr {lr:g}, decay {s['decay']:g}, seed {s['seed']}", flush=True)
     if start_epoch:
         say(f"resuming {args.resume} after epoch {start_epoch}"
             + (f"; saving into {save}" if save != args.resume else ""))

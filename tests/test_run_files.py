@@ -298,3 +298,23 @@ def test_evaluate_into_a_closed_pipe_is_no_traceback(mnist, capsys, tmp_path):
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
+
+
+def test_resuming_a_file_in_a_read_only_place_says_how_to_save_elsewhere(mnist, capsys, tmp_path):
+    """/proc is read-only even for root: a checkpoint there cannot take the new epochs."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc here")
+    path = str(tmp_path / "r.npz")
+    run(["--epochs", "1", "--save", path] + QUICK, capsys)
+    # a read-only target: the folder check fails exactly as for a read-only mount
+    real = ckpt_mod.check_target
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(ckpt_mod, "check_target",
+                  lambda p, **k: real("/proc/backprop-ch5-r.npz", **k) if p == path else real(p, **k))
+        with pytest.raises(SystemExit) as e:
+            trainer.main(["--resume", path, "--epochs", "2"] + QUICK)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--resume" in err and "--save OTHER.npz" in err
+    code, out, _ = run(["--resume", path, "--epochs", "2", "--save", str(tmp_path / "o.npz")] + QUICK,
+                       capsys)
+    assert code == 0 and ckpt_mod.load(path).epoch == 1
