@@ -109,3 +109,11 @@ def test_without_matplotlib_the_message_names_the_running_python(tmp_path):
     r = subprocess.run([sys.executable, "-c", block], cwd=ROOT, capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
     assert r.returncode == 2 and sys.executable in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_the_readmes_own_command_may_replace_the_pictures_in_docs_img():
+    """`python -m native.plot run.npz --out docs/img` (both READMEs) must work as printed:
+    every picture there carries native.plot's mark, so the command replaces it."""
+    from native import plot as plot_mod
+    folder = os.path.join(ROOT, "docs", "img")
+    assert plot_mod.foreign_files(folder, plot_mod.FIGURES) == []
