@@ -318,3 +318,23 @@ def test_resuming_a_file_in_a_read_only_place_says_how_to_save_elsewhere(mnist, 
     code, out, _ = run(["--resume", path, "--epochs", "2", "--save", str(tmp_path / "o.npz")] + QUICK,
                        capsys)
     assert code == 0 and ckpt_mod.load(path).epoch == 1
+
+
+def test_a_results_folder_that_vanishes_mid_run_is_a_warning_not_a_stop(mnist, capsys, tmp_path,
+                                                                      monkeypatch):
+    """The same as the test above with a real failure: the results file's folder is
+    removed after epoch 1, so the next atomic write really fails (ENOENT)."""
+    import shutil
+    folder = tmp_path / "res"
+    folder.mkdir()
+    res, path = str(folder / "r.json"), str(tmp_path / "c.npz")
+    real = trainer.results
+
+    def results(config, history, done, argv):
+        if done == 2:
+            shutil.rmtree(folder)
+        return real(config, history, done, argv)
+    monkeypatch.setattr(trainer, "results", results)
+    code, out, err = run(["--epochs", "3", "--save", path, "--results", res] + QUICK, capsys)
+    assert code == 0 and f"could not write --results {res}" in err and err.count("\n") == 1, err
+    assert ckpt_mod.load(path).epoch == 3 and "epoch  3/3" in out
