@@ -458,6 +458,10 @@ def main(argv=None):
     try:
         return _main(argv)
     except KeyboardInterrupt:
+        import signal
+        import threading
+        if argv is None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)    # the program ends: a second Ctrl-C waits
         try:
             print("\ninterrupted; pictures already written are complete, none is half-written",
                   file=sys.stderr)
