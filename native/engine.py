@@ -13,6 +13,7 @@ first layer — nearly all of the arithmetic — runs on those pixels only: the
 same products (a skipped term is 0·w), about a fifth of the work.
 """
 
+import functools
 import numbers
 import threading
 
@@ -117,6 +118,17 @@ def _check_positive_int(name, v):
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
+def _one_call_at_a_time(method):
+    """Holds the Engine's lock for the whole call: two threads training one Engine (or
+    predicting during training) would interleave their copies in and out of the shared
+    workspace and parameters, a result of no serial order. A second call waits its turn."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 MAX_LAYERS, MAX_THREADS = 64, 256     # train.c's BP_MAX_LAYERS, BP_MAX_THREADS
 
 
@@ -162,10 +174,7 @@ class Engine:
         # lists (not to the arrays) do not reach the engine.
         self.weights, self.biases = list(weights), list(biases)
         _check_apart(self._named())
-        # One call at a time: two threads training (or predicting during training)
-        # would interleave their copies in and out of the shared workspace and
-        # parameters, a result of no serial order. A second call waits its turn.
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()           # see _one_call_at_a_time
         self.batch_size, self.threads = int(batch_size), int(threads)
         self.sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
         self._ctype = "float" if self.dtype == np.float32 else "double"
@@ -207,6 +216,7 @@ class Engine:
         for mine, theirs in zip(self._params, (*self.weights, *self.biases)):
             np.copyto(theirs, mine)
 
+    @_one_call_at_a_time
     def train_epoch(self, images, labels, order, lr, scale=1.0 / 255.0, batch_losses=None):
         """One epoch over images[order] in mini-batches; returns the mean batch loss.
 
@@ -241,10 +251,6 @@ class Engine:
                           *self._named()])
             losses_c = ffi.from_buffer("double[]", batch_losses, require_writable=True)
         loss = ffi.new("double *")
-        with self._lock:
-            return self._train_locked(img, labels, order, lr, scale, losses_c, loss, images)
-
-    def _train_locked(self, img, labels, order, lr, scale, losses_c, loss, images):
         self._copy_in()
         rc = getattr(lib, "bp_train_epoch_losses" + self._suffix)(
             len(self.weights), self._sizes_c, self._w_c, self._b_c, *img,
@@ -258,6 +264,7 @@ class Engine:
         self._copy_out()
         return float(loss[0])
 
+    @_one_call_at_a_time
     def predict(self, images, scale=1.0 / 255.0):
         """Class index (argmax of the output) for every row of `images` (uint8 or SparseImages)."""
         img = _image_args(images, self.sizes[0])
@@ -265,12 +272,11 @@ class Engine:
         pred = np.empty(img[-1], dtype=np.int32)
         if img[-1] == 0:
             return pred
-        with self._lock:
-            self._copy_in()
-            rc = getattr(lib, "bp_predict" + self._suffix)(
-                len(self.weights), self._sizes_c, self._w_c, self._b_c, *img, scale, self.batch_size,
-                self._ws_c, self._workspace.size, self.threads,
-                ffi.from_buffer("int32_t[]", pred, require_writable=True))
+        self._copy_in()
+        rc = getattr(lib, "bp_predict" + self._suffix)(
+            len(self.weights), self._sizes_c, self._w_c, self._b_c, *img, scale, self.batch_size,
+            self._ws_c, self._workspace.size, self.threads,
+            ffi.from_buffer("int32_t[]", pred, require_writable=True))
         if rc != 0:
             _explain_refusal(images, f"bp_predict{self._suffix}", rc)
         return pred
