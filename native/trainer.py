@@ -651,7 +651,9 @@ def train(args, argv, s, resumed, start_epoch, save, say):
             if not (loss <= DIVERGED_LOSS):      # also NaN
                 say(f"error: training diverged in epoch {epoch + 1} (loss {loss:.4g}; before training "
                     f"it was {loss0:.2f}): lr {lr:g} is too large for this network — try a smaller "
-                    f"--lr, e.g. {lr / 10:g}. Nothing of this epoch was saved; {where()}", sys.stderr)
+                    f"--lr (the chapter's is {CHAPTER['lr']:g}); "
+                    + (where() if save is None else f"nothing of this epoch was saved, {where()}"),
+                    sys.stderr)
                 return 1
             acc = accuracy(runner, test_pieces)
             history = append_epoch(history, losses, acc, lr, dt)
