@@ -74,7 +74,7 @@ def compiler_family():
 
 def _openmp_flags(family):
     """The OpenMP flag for compile and link, or [] (see the module docstring)."""
-    if os.environ.get("BACKPROP_NO_OPENMP"):
+    if os.environ.get("BACKPROP_NO_OPENMP", "").strip().lower() not in ("", "0", "false", "no"):
         return []
     if family == "msvc":
         return ["/openmp"] if os.environ.get("BACKPROP_OPENMP") == "1" else []

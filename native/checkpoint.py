@@ -32,6 +32,15 @@ MAX_META_BYTES = 1 << 20           # the JSON metadata is a few hundred bytes
 MAX_RATIO = 20                     # a compressed member's largest plausible inflation
 NPY_HEADER_MAX = 4096              # an .npy header is 128 bytes or a little more
 DATASETS = ("mnist", "fashion")
+# What a run can produce bounds what a file may claim (checked in Python integers,
+# which cannot wrap): the trainer refuses the same values on its command line.
+MAX_TRAIN, MAX_TEST = 60_000, 10_000   # both datasets' training and test sets (checksummed)
+MAX_EPOCHS = 10_000
+MAX_LR = 1e4                           # --lr 100 already diverges at once
+MAX_BIG = 10 ** 9                      # batch size, limit: far beyond any data set here
+MAX_WIDTH = 2 ** 31 - 1
+MAX_LOSS = float(np.finfo(np.float32).max)   # a finite float32 loss; the trainer stops far below
+MAX_SECONDS = 1e7                      # one epoch: 116 days
 
 # The run's history (contract C1): name -> dtype. batch_loss has one entry per
 # mini-batch; the others one per epoch.
@@ -69,9 +78,11 @@ class Checkpoint:
 
 # --- values, checked as the command line checks them --------------------------------
 
-def _int(name, v, minimum):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {v!r}")
+def _int(name, v, minimum, maximum=None):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum \
+            or (maximum is not None and v > maximum):
+        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f"≥ {minimum}"
+        raise ValueError(f"{name} must be an integer {bound}, got {v!r}")
     return int(v)
 
 
@@ -90,12 +101,14 @@ def check_config(config, sizes=None, dtype=None, seed=None):
     if not isinstance(config, dict):
         raise ValueError(f"config must be a JSON object, got {type(config).__name__}")
     c = dict(config)
-    for key in ("epochs", "batch_size"):
+    for key, top in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BIG)):
         if key in c:
-            c[key] = _int(f"config {key}", c[key], 1)
+            c[key] = _int(f"config {key}", c[key], 1, top)
+    if "history_start" in c:
+        c["history_start"] = _int("config history_start", c["history_start"], 0, MAX_EPOCHS)
     for key in ("lr0",):
         if key in c:
-            c[key] = _positive_real(f"config {key}", c[key])
+            c[key] = _positive_real(f"config {key}", c[key], upper=MAX_LR)
     if "decay" in c:
         c["decay"] = _positive_real("config decay", c["decay"], upper=1)
     if "dataset" in c and c["dataset"] not in DATASETS:
@@ -105,39 +118,71 @@ def check_config(config, sizes=None, dtype=None, seed=None):
     if "engine" in c and c["engine"] not in ("native", "pure"):
         raise ValueError(f"config engine must be 'native' or 'pure', got {c['engine']!r}")
     if c.get("limit") is not None:
-        c["limit"] = _int("config limit", c["limit"], 1)
+        c["limit"] = _int("config limit", c["limit"], 1, MAX_BIG)
     if "seed" in c:
-        c["seed"] = _int("config seed", c["seed"], 0)
+        c["seed"] = _int("config seed", c["seed"], 0, 2 ** 63 - 1)
         if seed is not None and c["seed"] != seed:
             raise ValueError(f"config seed {c['seed']} differs from the checkpoint's seed {seed}")
     if "sizes" in c:
-        if not isinstance(c["sizes"], list) or [int(n) for n in c["sizes"]] != sizes:
+        if not isinstance(c["sizes"], list) or any(isinstance(n, bool) or not isinstance(n, int)
+                                                   for n in c["sizes"]) or c["sizes"] != sizes:
             raise ValueError(f"config sizes {c['sizes']!r} differ from the arrays' {sizes}")
     if "dtype" in c and dtype is not None and c["dtype"] != str(dtype):
         raise ValueError(f"config dtype {c['dtype']!r} differs from the arrays' {dtype}")
     return c
 
 
-def _check_history(history, epoch):
-    """Per-epoch arrays of one common length ≤ epoch; batch_loss as long as their batches."""
+def _check_history(history, epoch, config=None):
+    """Every number bounded by what the run could have produced, in Python integers:
+    per-epoch arrays of one common length ≤ epoch, no more batches an epoch than the
+    data and batch size allow, batch_loss as long as their sum, each epoch's loss the
+    mean of its batches' losses, accuracies counts of the test samples."""
+    config = config or {}
     n = len(history["epoch_batches"])
     for k in PER_EPOCH:
         if history[k].shape != (n,):
             raise ValueError(f"history {k} has {history[k].shape[0]} entries, epoch_batches {n}")
     if n > epoch:
         raise ValueError(f"history covers {n} epochs, but the checkpoint holds only {epoch}")
-    if (history["epoch_batches"] < 1).any():
-        raise ValueError("history epoch_batches must be ≥ 1 per epoch")
-    if int(history["epoch_batches"].sum()) != history["batch_loss"].shape[0]:
+    if "history_start" in config and config["history_start"] + n != epoch:
+        raise ValueError(f"history covers {n} epochs from config history_start "
+                         f"{config['history_start']}, but the checkpoint holds {epoch}")
+    batches = [int(b) for b in history["epoch_batches"].tolist()]
+    n_train = min(config.get("limit") or MAX_TRAIN, MAX_TRAIN)
+    most = -(-n_train // config["batch_size"]) if "batch_size" in config else MAX_TRAIN
+    for b in batches:
+        if not 1 <= b <= most:
+            raise ValueError(f"history epoch_batches must be in [1, {most}] per epoch "
+                             f"({n_train:,} samples at most, batch size "
+                             f"{config.get('batch_size', 1)}), got {b}")
+    if sum(batches) != history["batch_loss"].shape[0]:
         raise ValueError(f"history batch_loss has {history['batch_loss'].shape[0]} entries, "
-                         f"epoch_batches says {int(history['epoch_batches'].sum())}")
+                         f"epoch_batches says {sum(batches)}")
     for k in ("batch_loss", "epoch_loss", "lr", "seconds", "test_accuracy"):
         if not np.isfinite(history[k]).all():
             raise ValueError(f"history {k} holds NaN or inf")
-    if (history["lr"] <= 0).any() or (history["seconds"] < 0).any():
-        raise ValueError("history lr must be > 0 and seconds ≥ 0")
-    if ((history["test_accuracy"] < 0) | (history["test_accuracy"] > 1)).any():
-        raise ValueError("history test_accuracy must be fractions in [0, 1]")
+    for k, lo, hi in (("batch_loss", 0, MAX_LOSS), ("epoch_loss", 0, MAX_LOSS),
+                      ("seconds", 0, MAX_SECONDS), ("test_accuracy", 0, 1)):
+        a = history[k]
+        if a.size and (a.min() < lo or a.max() > hi):
+            raise ValueError(f"history {k} must lie in [{lo}, {hi:g}], got values in "
+                             f"[{a.min():g}, {a.max():g}]")
+    lr = history["lr"]
+    if lr.size and (lr.min() <= 0 or lr.max() > MAX_LR):
+        raise ValueError(f"history lr must lie in (0, {MAX_LR:g}], got values in "
+                         f"[{lr.min():g}, {lr.max():g}]")
+    if n:
+        ends = np.cumsum(np.array(batches, dtype=np.int64))[:-1]      # sums checked above
+        means = np.array([part.mean() for part in np.split(history["batch_loss"], ends)])
+        if not np.allclose(means, history["epoch_loss"], rtol=1e-9, atol=0):
+            i = int(np.argmax(~np.isclose(means, history["epoch_loss"], rtol=1e-9, atol=0)))
+            raise ValueError(f"history epoch_loss[{i}] is {history['epoch_loss'][i]:g}, but the "
+                             f"mean of that epoch's batch losses is {means[i]:g}")
+        n_test = min(config.get("limit") or MAX_TEST, MAX_TEST) if "limit" in config else None
+        if n_test is not None:
+            correct = history["test_accuracy"] * n_test
+            if not np.allclose(correct, np.round(correct), rtol=0, atol=1e-6):
+                raise ValueError(f"history test_accuracy is not a count of {n_test:,} test samples")
 
 
 # --- writing --------------------------------------------------------------------------
@@ -215,11 +260,9 @@ def check_target(path, overwrite=False, resuming_from=None, needed_bytes=0, flag
         if not (overwrite or same):
             return (f"{flag} {path} already exists: a new run would overwrite it. Resume it with "
                     f"--resume {path}, choose another file, or pass --overwrite")
-    if not os.path.isdir(folder):
-        try:    # as before: a missing folder is made (and its parent must allow it)
-            os.makedirs(folder, exist_ok=True)
-        except OSError as e:
-            return f"{flag} {path}: cannot create folder {folder} ({e.strerror})"
+    if not os.path.isdir(folder):   # not made: a typo must not create folders (at / even)
+        return (f"{flag} {path}: folder {folder} does not exist; create it first "
+                f"(mkdir -p {folder}) or choose another path")
     remove_stale_temporaries(real)
     try:   # the real test: create (and remove) a file where the checkpoint will be written
         fd, probe = tempfile.mkstemp(dir=folder, prefix=_tmp_prefix(real), suffix=".tmp")
@@ -331,7 +374,8 @@ def load(path):
         with zipfile.ZipFile(path) as zf:
             return _load(zf, path)
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path}: no such file") from None
+        raise CheckpointError(f"checkpoint {path}: no such file (looked for "
+                              f"{os.path.abspath(path)})") from None
     except IsADirectoryError:
         raise CheckpointError(f"checkpoint {path} is a folder, not a checkpoint file") from None
     except PermissionError:
@@ -356,14 +400,17 @@ def _load(zf, path):
     sizes = meta["sizes"]
     if not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_LAYERS + 1:
         raise ValueError(f"sizes {sizes!r} do not describe a network of 1 to {MAX_LAYERS} layers")
-    sizes = [_int("sizes", n, 1) for n in sizes]
+    sizes = [_int("sizes", n, 1, MAX_WIDTH) for n in sizes]
     if not isinstance(meta["dtype"], str) or meta["dtype"] not in ("float32", "float64"):
         raise ValueError(f"dtype is {meta['dtype']}, expected float32 or float64")
     dtype = np.dtype(meta["dtype"])
-    epoch = _int("epoch", meta["epoch"], 0)
-    seed = _int("seed", meta["seed"], 0)
-    lr = _positive_real("lr", meta["lr"])
+    epoch = _int("epoch", meta["epoch"], 0, MAX_EPOCHS)
+    seed = _int("seed", meta["seed"], 0, 2 ** 63 - 1)
+    lr = _positive_real("lr", meta["lr"], upper=MAX_LR)
     config = check_config(meta.get("config", {}), sizes, dtype, seed)
+    if "epochs" in config and epoch > config["epochs"]:
+        raise ValueError(f"epoch {epoch} is past the run's own end (config epochs "
+                         f"{config['epochs']})")
 
     names = {"meta.npy"}
     L = len(sizes) - 1
@@ -388,12 +435,12 @@ def _load(zf, path):
             raise ValueError(f"history covers {n_epochs} epochs, but the checkpoint holds only {epoch}")
         for k in PER_EPOCH + ["batch_loss"]:    # batch_loss last: its length is then known
             n = _int(f"history_lengths {k}", lengths[k], 0)
-            want = n_epochs if k != "batch_loss" else int(history["epoch_batches"].sum())
+            want = n_epochs if k != "batch_loss" else sum(map(int, history["epoch_batches"].tolist()))
             if n != want:
                 raise ValueError(f"history {k} has {n} entries, expected {want}")
             history[k] = _read_member(zf, f"history_{k}", (n,), HISTORY[k])
             names.add(f"history_{k}.npy")
-        _check_history(history, epoch)
+        _check_history(history, epoch, config)
     extra = sorted(set(zf.namelist()) - names)
     if extra:
         raise ValueError(f"unexpected members {extra}")

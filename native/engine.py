@@ -13,7 +13,9 @@ first layer — nearly all of the arithmetic — runs on those pixels only: the
 same products (a skipped term is 0·w), about a fifth of the work.
 """
 
+import functools
 import numbers
+import threading
 
 import numpy as np
 
@@ -50,9 +52,33 @@ def _image_args(images, n_features):
     return (ffi.from_buffer("uint8_t[]", images), ffi.NULL, ffi.NULL, ffi.NULL, 0, images.shape[0])
 
 
-def _check_real(name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-        raise ValueError(f"{name} must be a finite real number, got {v!r}")
+def _check_step(name, v, dtype, upper):
+    """lr and scale: finite, > 0, at most `upper`, checked in Python (10**400 is an
+    int no float holds: a ValueError, not an OverflowError from the conversion)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {type(v).__name__}")
+    try:
+        x = float(v)
+    except (OverflowError, ValueError, TypeError):
+        x = float("nan")
+    if not (0 < x <= upper and x <= np.finfo(dtype).max):    # also refuses NaN
+        raise ValueError(f"{name} must be a number in (0, {upper:g}], got {v!r}")
+    return x
+
+
+# Beyond these a step cannot be meant: lr 100 already diverges, and a scale past 1
+# makes the inputs larger than raw pixel values (scale=1e30 returned NaN).
+MAX_LR, MAX_SCALE = 1e4, 1.0
+
+
+def _check_apart(named):
+    """No two of these arrays may share memory: the C loop writes each in place."""
+    arrays = [(n, a) for n, a in named if isinstance(a, np.ndarray)]
+    for i, (na, a) in enumerate(arrays):
+        for nb, b in arrays[i + 1:]:
+            if np.may_share_memory(a, b):
+                raise ValueError(f"{na} and {nb} share memory; training writes both, so each "
+                                 "must be its own array (pass a copy)")
 
 
 def _explain_refusal(images, fn, rc):
@@ -90,6 +116,17 @@ def _indices(name, x, upper, length=None, what="lie in"):
 def _check_positive_int(name, v):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def _one_call_at_a_time(method):
+    """Holds the Engine's lock for the whole call: two threads training one Engine (or
+    predicting during training) would interleave their copies in and out of the shared
+    workspace and parameters, a result of no serial order. A second call waits its turn."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 MAX_LAYERS, MAX_THREADS = 64, 256     # train.c's BP_MAX_LAYERS, BP_MAX_THREADS
@@ -136,6 +173,8 @@ class Engine:
         # The arrays bound now are the ones updated: later changes to the caller's
         # lists (not to the arrays) do not reach the engine.
         self.weights, self.biases = list(weights), list(biases)
+        _check_apart(self._named())
+        self._lock = threading.Lock()           # see _one_call_at_a_time
         self.batch_size, self.threads = int(batch_size), int(threads)
         self.sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
         self._ctype = "float" if self.dtype == np.float32 else "double"
@@ -177,6 +216,7 @@ class Engine:
         for mine, theirs in zip(self._params, (*self.weights, *self.biases)):
             np.copyto(theirs, mine)
 
+    @_one_call_at_a_time
     def train_epoch(self, images, labels, order, lr, scale=1.0 / 255.0, batch_losses=None):
         """One epoch over images[order] in mini-batches; returns the mean batch loss.
 
@@ -193,8 +233,8 @@ class Engine:
         order = _indices("order", order, n, what="index images, i in")
         if order.size == 0:
             raise ValueError("order must hold at least one sample index, got an empty array")
-        _check_real("lr", lr)
-        _check_real("scale", scale)
+        lr = _check_step("lr", lr, self.dtype, MAX_LR)
+        scale = _check_step("scale", scale, self.dtype, MAX_SCALE)
         n_batches = -(-order.size // self.batch_size)
         if batch_losses is None:
             losses_c = ffi.NULL
@@ -206,6 +246,9 @@ class Engine:
                        else type(batch_losses).__name__)
                 raise ValueError(f"batch_losses must be a writeable C-contiguous float64 array of "
                                  f"shape ({n_batches},) (one entry per mini-batch), got {got}")
+            _check_apart([("batch_losses", batch_losses),
+                          ("images", images if isinstance(images, np.ndarray) else None),
+                          *self._named()])
             losses_c = ffi.from_buffer("double[]", batch_losses, require_writable=True)
         loss = ffi.new("double *")
         self._copy_in()
@@ -221,10 +264,11 @@ class Engine:
         self._copy_out()
         return float(loss[0])
 
+    @_one_call_at_a_time
     def predict(self, images, scale=1.0 / 255.0):
         """Class index (argmax of the output) for every row of `images` (uint8 or SparseImages)."""
         img = _image_args(images, self.sizes[0])
-        _check_real("scale", scale)
+        scale = _check_step("scale", scale, self.dtype, MAX_SCALE)
         pred = np.empty(img[-1], dtype=np.int32)
         if img[-1] == 0:
             return pred

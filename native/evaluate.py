@@ -44,11 +44,22 @@ def main(argv=None):
     try:
         return _main(argv)
     except KeyboardInterrupt:
+        import signal
+        import threading
+        if argv is None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)    # the program ends: a second Ctrl-C waits
         print("\ninterrupted", file=sys.stderr)
         return 130
     except MemoryError:
         print("error: not enough memory to evaluate this network", file=sys.stderr)
         return 1
+    except BrokenPipeError:         # `… | head -3`: the reader has all it wanted
+        import os
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
 
 
 def _main(argv=None):

@@ -129,7 +129,11 @@ def _real(fn, name, x):
     if type(x) is not float:
         if isinstance(x, (bool, np.bool_)) or not isinstance(x, _numbers.Real):
             raise TypeError(f"{fn}: {name} must be a real number, got {type(x).__name__}")
-        x = float(x)
+        try:
+            x = float(x)
+        except OverflowError:       # an int like 10**400: no float holds it
+            raise ValueError(f"{fn}: {name} must be finite, got an integer of "
+                             f"{len(str(abs(x)))} digits") from None
     if not _math.isfinite(x):
         raise ValueError(f"{fn}: {name} must be finite, got {x}")
     return x
@@ -223,6 +227,9 @@ def sgd_update(param, grad, lr):
     _arr(fn, "grad", grad, dt)
     _same_shape(fn, "param", param, "grad", grad)
     lr = _real(fn, "lr", lr)
+    if abs(lr) > float(np.finfo(dt).max):      # C would round it to inf: every entry ±inf or NaN
+        raise ValueError(f"{fn}: lr {lr:g} does not fit in {np.dtype(dt).name} "
+                         f"(at most {np.finfo(dt).max:g})")
     _apart(fn, "param", param, "grad", grad)
     _call(fn, _FUN[dt]["sgd_update"](param.size, _wr(param, dt), _rd(grad, dt), lr))
     return param

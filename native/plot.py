@@ -46,6 +46,8 @@ NEEDS_TEST_SET = ("confusion", "mistakes")
 FASHION_CLASSES = ["T-shirt", "trouser", "pullover", "dress", "coat",
                    "sandal", "shirt", "sneaker", "bag", "boot"]
 INSTALL_HINT = 'python -m pip install -e ".[plot]"'
+MARK = "backprop-ch5 native.plot"      # a PNG text chunk: which files a later run may replace
+MAX_SMOOTH = 10 ** 6
 GRADCHECK_SIZES, GRADCHECK_SAMPLES = (4, 5, 3), 3   # exercise 3's network and batch
 
 
@@ -59,8 +61,22 @@ def _matplotlib():
         import matplotlib
         from matplotlib.figure import Figure   # Figure + Agg: no pyplot, no GUI, no global state
     except ImportError:
-        raise MatplotlibMissing(f"the pictures need matplotlib, an optional extra: {INSTALL_HINT}") from None
+        raise MatplotlibMissing(f"the pictures need matplotlib, an optional extra, and this Python "
+                                f"({sys.executable}) has none: {INSTALL_HINT}{_venv_hint()}") from None
     return matplotlib, Figure
+
+
+def _venv_hint():
+    """If the project's own .venv is not the running Python, how to run that one."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for rel in (os.path.join(".venv", "bin", "python"), os.path.join(".venv", "Scripts", "python.exe")):
+        venv = os.path.join(root, rel)
+        if os.path.exists(venv) and not os.path.samefile(os.path.dirname(venv),
+                                                         os.path.dirname(sys.executable)):
+            activate = (". .venv/bin/activate" if os.sep == "/" else r".venv\Scripts\activate")
+            return (f"; or, if you installed it into the project's virtual environment {venv}, "
+                    f"activate it first ({activate}) or run {venv} -m native.plot …")
+    return ""
 
 
 def _umask():
@@ -114,7 +130,10 @@ def _save(fig, path, dpi, palette=None):
         nearest = ((colours[:, None, :] - palette[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
         image = Image.fromarray(nearest[where].astype(np.uint8).reshape(packed.shape))
         image.putpalette(palette.astype(np.uint8).ravel().tolist())   # L → P
-    image.save(buf, format="PNG", optimize=True)
+    from PIL.PngImagePlugin import PngInfo
+    info = PngInfo()
+    info.add_text("Software", MARK)        # constant: the bytes still depend on the run alone
+    image.save(buf, format="PNG", optimize=True, pnginfo=info)
     # mkstemp's 0600 would hide the picture from others
     replace_atomically(path, lambda f: f.write(buf.getvalue()), mode=0o666 & ~_umask())
     return path
@@ -428,6 +447,8 @@ def build_parser():
       help="misclassified samples to show, 1–200 (default: 32)")
     a("--units", type=int, default=64, metavar="N",
       help="hidden units of the first layer to show, 1–256 (default: 64)")
+    a("--overwrite", action="store_true",
+      help="replace PNG files in --out that this command did not write")
     a("--smooth", type=int, metavar="N",
       help="batches per point of the smoothed loss curve (default: ~1/50 of the run, at most 200)")
     a("--dataset", choices=["mnist", "fashion"], help="test set (default: the checkpoint's)")
@@ -445,8 +466,8 @@ def check_args(p, args):
         v = getattr(args, name)
         if not lo <= v <= hi:
             p.error(f"--{name} must be between {lo} and {hi}, got {v}")
-    if args.smooth is not None and args.smooth < 1:
-        p.error(f"--smooth must be at least 1 batch, got {args.smooth}")
+    if args.smooth is not None and not 1 <= args.smooth <= MAX_SMOOTH:
+        p.error(f"--smooth must be between 1 and {MAX_SMOOTH:,} batches, got {args.smooth}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         p.error(f"--out {args.out} is a file, expected a folder")
 
@@ -518,7 +539,49 @@ def make_figures(ckpt, out, *, dataset=None, only=FIGURES, dpi=100, mistakes=32,
     return written, missing
 
 
+def written_by_us(path):
+    """Whether the PNG at `path` carries this command's mark (a later run may replace it)."""
+    import stat
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 64 * 2 ** 20:
+            return False
+        with open(path, "rb") as f:
+            return b"tEXtSoftware\x00" + MARK.encode() in f.read()
+    except OSError:
+        return False
+
+
+def foreign_files(out, only):
+    """Files in `out` that drawing `only` would replace and that this command did not write."""
+    return [os.path.join(out, FILE_NAMES[f]) for f in only
+            if os.path.lexists(os.path.join(out, FILE_NAMES[f]))
+            and not written_by_us(os.path.join(out, FILE_NAMES[f]))]
+
+
 def main(argv=None):
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        import signal
+        import threading
+        if argv is None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)    # the program ends: a second Ctrl-C waits
+        try:
+            print("\ninterrupted; pictures already written are complete, none is half-written",
+                  file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+        return 130
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 1
+
+
+def _main(argv=None):
     p = build_parser()
     args = p.parse_args(argv)
     check_args(p, args)
@@ -540,6 +603,11 @@ def main(argv=None):
         p.exit(2, f"error: checkpoint {args.checkpoint} is a {'→'.join(map(str, ckpt.sizes))} network; "
                   "these pictures need 784 inputs (28×28 pixels) and 10 outputs (classes)\n")
     only = tuple(args.only or FIGURES)
+    foreign = [] if args.overwrite else foreign_files(args.out, only)
+    if foreign:
+        p.exit(2, f"error: {', '.join(foreign)} already exist{'s' * (len(foreign) == 1)} and "
+                  "were not written by native.plot; choose another --out, or pass --overwrite "
+                  "to replace them\n")
 
     dataset, data_error = None, None
     if any(f in only for f in NEEDS_TEST_SET):

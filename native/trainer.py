@@ -11,17 +11,21 @@ batches in the same order, the same arithmetic (a test checks the bits).
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import shlex
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
 
 from . import checkpoint as ckpt_mod
 from .checkpoint import Checkpoint, CheckpointError
-from .atomic import replace_atomically
+from .atomic import TargetBusy, TargetLock, replace_atomically
 
 CHAPTER = dict(sizes=[784, 64, 32, 10], epochs=10, batch_size=64, lr=0.1, decay=0.95, seed=0,
                dtype="float32", dataset="mnist")
@@ -31,6 +35,8 @@ PURE_DEFAULT_LIMIT = 1000
 # 1.5x slower; the two costs cross near 30 %.
 SPARSE_MAX_DENSITY = 0.3
 MAX_SEED = 2 ** 63 - 1
+MAX_EPOCHS, MAX_LR = ckpt_mod.MAX_EPOCHS, ckpt_mod.MAX_LR   # what a checkpoint may hold
+DIVERGED_LOSS = 100.0   # nats: the right class at probability e^-100; ln 10 ≈ 2.3 is a guess
 MAX_THREADS, MAX_LAYERS = 256, 64       # the C loop's limits (train.c)
 PIECE_SECONDS = 0.3                     # one piece of an epoch: Ctrl-C and progress wait at most this
 LOSS_SAMPLES = 10_000                   # samples for the loss before training (fewer for wide nets)
@@ -62,7 +68,8 @@ def build_parser():
                "every mini-batch, per-epoch loss, test accuracy, lr and seconds).")
     a = p.add_argument
     a("--sizes", type=int, nargs="+", metavar="N", help="layer widths (default: 784 64 32 10)")
-    a("--epochs", type=int, help="total epochs to reach, counting resumed ones (default: 10)")
+    a("--epochs", type=int, help=f"total epochs to reach, counting resumed ones, at most {MAX_EPOCHS} "
+      "(default: 10)")
     a("--batch-size", type=int, help="mini-batch size (default: 64)")
     a("--lr", type=float, help="initial learning rate η (default: 0.1); with --resume, the rate "
       "for the next epoch instead of the checkpoint's")
@@ -87,11 +94,14 @@ def build_parser():
       f"(default: {default_threads()}; a second thread pays only on a quiet machine)")
     a("--save", metavar="PATH", help="write a checkpoint after every epoch (atomically); an "
       "existing file is refused unless it is the --resume file or --overwrite is given")
-    a("--overwrite", action="store_true", help="let a new run replace an existing --save file")
-    a("--resume", metavar="PATH", help="continue from a checkpoint")
+    a("--overwrite", action="store_true", help="let a new run replace an existing --save or "
+      "--results file")
+    a("--resume", metavar="PATH", help="continue from a checkpoint; the new epochs are saved "
+      "back into it unless --save names another file")
     a("--results", metavar="PATH", help="also write the run's settings and results as JSON "
       "(atomically, after every epoch: per-epoch loss, test accuracy and seconds, the final "
-      "accuracy, total training seconds — for benchmark tables; replaced if it exists)")
+      "accuracy, total training seconds — for benchmark tables); an existing file is replaced "
+      "only if it is such a results file or --overwrite is given, never the checkpoint")
     a("--no-progress", action="store_true", help="no progress lines within epochs")
     return p
 
@@ -226,7 +236,8 @@ def resolve_settings(args, resumed):
         s.update({k: v for k, v in c.items() if k in s})
         s.update(sizes=resumed.sizes, dtype=str(resumed.dtype), seed=resumed.seed)
         for key, flag in (("sizes", "sizes"), ("dtype", "dtype"), ("seed", "seed"),
-                          ("engine", "engine"), ("first_layer", "first-layer"), ("limit", "limit")):
+                          ("engine", "engine"), ("first_layer", "first-layer"), ("limit", "limit"),
+                          ("batch_size", "batch-size"), ("dataset", "dataset")):
             want, have = getattr(args, key), s[key]
             if key not in c and key not in ("sizes", "dtype", "seed"):
                 continue        # a version-1 checkpoint did not record it: the command line decides
@@ -260,8 +271,16 @@ def check_settings(s, args):
     for key in ("epochs", "batch_size"):
         if s[key] < 1:
             errors.append(f"--{key.replace('_', '-')} must be at least 1, got {s[key]}")
-    if not (s["lr"] > 0 and math.isfinite(s["lr"])):
-        errors.append(f"--lr must be a positive number, got {s['lr']}")
+    if s["epochs"] > MAX_EPOCHS:
+        errors.append(f"--epochs must be at most {MAX_EPOCHS}, got {s['epochs']}")
+    if s["batch_size"] > ckpt_mod.MAX_BIG:
+        errors.append(f"--batch-size must be at most {ckpt_mod.MAX_BIG}, got {s['batch_size']}")
+    if s["limit"] is not None and s["limit"] > ckpt_mod.MAX_BIG:
+        errors.append(f"--limit must be at most {ckpt_mod.MAX_BIG}, got {s['limit']}")
+    for key, v in (("lr", s["lr"]), ("lr", args.lr)):
+        if v is not None and not (0 < v <= MAX_LR):      # also refuses NaN
+            errors.append(f"--lr must be a number in (0, {MAX_LR:g}], got {v}")
+            break
     if not (0 < s["decay"] <= 1):
         errors.append(f"--decay must be in (0, 1], got {s['decay']}")
     if not 0 <= s["seed"] <= MAX_SEED:
@@ -272,8 +291,18 @@ def check_settings(s, args):
         errors.append(f"--threads must be at least 1 and at most {MAX_THREADS}, got {args.threads}")
     if s["engine"] == "pure" and args.first_layer is not None:
         errors.append("--first-layer applies to the native engine; --engine pure has no C first layer")
-    if args.overwrite and not args.save:
-        errors.append("--overwrite applies to --save PATH, which is not given")
+    if s["engine"] == "pure" and args.dtype == "float32":
+        errors.append("--dtype float32 applies to the native engine; --engine pure computes in "
+                      "Python floats (float64)")
+    if s["engine"] == "pure" and args.threads is not None and args.threads != 1:
+        errors.append(f"--threads {args.threads} applies to the native engine; --engine pure "
+                      "runs in one thread")
+    for flag, v in (("--save", args.save), ("--resume", args.resume), ("--results", args.results),
+                    ("--data-dir", args.data_dir)):
+        if v is not None and v.strip() == "":
+            errors.append(f"{flag} needs a path, got an empty string")
+    if args.overwrite and args.save is None and args.results is None:
+        errors.append("--overwrite applies to --save PATH or --results PATH, neither is given")
     if not errors:
         errors += check_memory(s, args.threads or default_threads())
     return errors
@@ -324,6 +353,41 @@ def write_json_atomically(path, obj):
     replace_atomically(real, write, binary=False, prefix=ckpt_mod._tmp_prefix(real))
 
 
+def is_results_file(path):
+    """Whether `path` holds a --results file of this program (which a new run may replace)."""
+    import stat
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 64 * 2 ** 20:    # a FIFO would block
+            return False
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return (isinstance(obj, dict) and isinstance(obj.get("command"), str)
+            and obj["command"].startswith("python -m native.train") and "settings" in obj)
+
+
+def _same_file(a, b):
+    if a is None or b is None:
+        return False
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def continue_command(path):
+    """A command that continues the checkpoint at `path` as printed, or None if it is not one."""
+    try:
+        c = ckpt_mod.load(path)
+    except CheckpointError:
+        return None
+    return f"python -m native.train --resume {shlex.quote(os.fspath(path))} --epochs {c.epoch + 10}"
+
+
 def results(config, history, done, argv):
     acc = history["test_accuracy"]
     return {"command": "python -m native.train " + " ".join(argv), "settings": config,
@@ -351,23 +415,89 @@ def initial_loss(weights, biases, images, labels):
 
 # --- the command ------------------------------------------------------------------------------
 
+class Output:
+    """print() that survives a closed pipe (`… | head -1`): the run goes on and keeps
+    saving; only what nobody reads any more is dropped."""
+
+    def __init__(self):
+        self.closed = set()
+
+    def __call__(self, text, stream=None, flush=True):
+        stream = stream or sys.stdout
+        if id(stream) in self.closed:
+            return
+        try:
+            stream.write(text + "\n")
+            if flush:
+                stream.flush()
+        except (BrokenPipeError, ValueError):       # ValueError: the stream was closed
+            self.closed.add(id(stream))
+            try:    # so that the interpreter's own flush at exit finds nothing to write
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError):
+                pass
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Ctrl-C waits until the block ends (then raises KeyboardInterrupt): a checkpoint
+    being written is finished, so the run knows which epoch the file holds."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pending.append(1))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
+def _ignore_interrupts():
+    """After the first Ctrl-C the run is ending: a second one must not cut that short."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    say = Output()
+    argv_given = argv is not None
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
-        return run(parser, args, argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return run(parser, args, argv, say)
     except KeyboardInterrupt:       # before training started (training handles its own)
-        print("\ninterrupted before training started; nothing was saved", file=sys.stderr)
+        _ignore_interrupts()
+        say("\ninterrupted before training started; nothing was saved", sys.stderr)
         return 130
+    except BrokenPipeError:         # stdout closed before the run began: nothing to report to
+        say("", sys.stdout)
+        return 1
     except MemoryError as e:
-        parser.exit(1, f"error: not enough memory for this network and batch size "
-                       f"(--sizes, --batch-size): {e}\n")
+        say(f"error: not enough memory for this network and batch size (--sizes, --batch-size): {e}",
+            sys.stderr)
+        return 1
+    finally:
+        # A program that was interrupted keeps ignoring Ctrl-C until it has exited (a
+        # second one would otherwise kill it on the way out); a caller's handler is restored.
+        ending = argv_given is False and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        if previous is not None and not ending:
+            signal.signal(signal.SIGINT, previous)
 
 
-def run(parser, args, argv):
+def run(parser, args, argv, say=None):
+    say = say or Output()
+    if args.resume is not None and args.resume.strip() == "":
+        parser.exit(2, "error: --resume needs a path, got an empty string\n")
     try:
-        resumed = ckpt_mod.load(args.resume) if args.resume else None
+        resumed = ckpt_mod.load(args.resume) if args.resume is not None else None
         s = resolve_settings(args, resumed)
     except CheckpointError as e:
         parser.exit(2, f"error: {e}\n")
@@ -375,25 +505,66 @@ def run(parser, args, argv):
     if errors:
         parser.exit(2, "error: " + "\n       ".join(errors) + "\n")
     start_epoch = resumed.epoch if resumed is not None else 0
-    if args.save:
-        problem = ckpt_mod.check_target(
-            args.save, overwrite=args.overwrite, resuming_from=args.resume,
-            needed_bytes=ckpt_mod.estimated_bytes(s["sizes"], s["dtype"]))
-        if problem:
-            parser.exit(2, f"error: {problem}\n")
-    if args.results:    # derived data (the checkpoint's history holds it too): replaced if it exists
-        problem = ckpt_mod.check_target(args.results, overwrite=True, flag="--results")
-        if problem:
-            parser.exit(2, f"error: {problem}\n")
+    # A resumed run keeps what it trains: its epochs go back into the file it resumed.
+    save = args.save if args.save is not None else args.resume
+    if args.results is not None:
+        for other, flag in ((save, "--save"), (args.resume, "--resume")):
+            if _same_file(args.results, other):
+                parser.exit(2, f"error: --results {args.results} is the {flag} checkpoint; "
+                               "name a separate .json file for the results\n")
+    locks = []
+    try:
+        for path in (save, args.results):
+            if path is None:
+                continue
+            try:
+                locks.append(TargetLock(path).acquire())
+            except TargetBusy as e:
+                parser.exit(2, f"error: {e}; wait for it to finish or choose another file\n")
+            except OSError:
+                pass    # no lock file possible there: check_target below says why
+        if save is not None:
+            problem = ckpt_mod.check_target(
+                save, overwrite=args.overwrite, resuming_from=args.resume,
+                needed_bytes=ckpt_mod.estimated_bytes(s["sizes"], s["dtype"]),
+                flag="--save" if args.save is not None else "--resume")
+            if problem and args.save is None:
+                problem += (" (a resumed run saves its epochs back into the file it resumed; "
+                            "--save OTHER.npz saves them elsewhere)")
+            if problem and "already exists" in problem:
+                cmd = continue_command(save)
+                problem = (f"--save {save} already exists: a new run would overwrite it. "
+                           + (f"Continue that run with `{cmd}`, " if cmd else
+                              "It is not a checkpoint this program can continue; ")
+                           + "choose another file, or pass --overwrite")
+            if problem:
+                parser.exit(2, f"error: {problem}\n")
+        if args.results is not None:
+            replaceable = args.overwrite or not os.path.lexists(args.results) \
+                or is_results_file(args.results)
+            problem = ckpt_mod.check_target(args.results, overwrite=replaceable, flag="--results")
+            if problem and "already exists" in problem:
+                problem = (f"--results {args.results} already exists and is not a results file of "
+                           "this program: choose another name, or pass --overwrite to replace it")
+            if problem:
+                parser.exit(2, f"error: {problem}\n")
+        return train(args, argv, s, resumed, start_epoch, save, say)
+    finally:
+        for lock in locks:
+            lock.release()
 
+
+def train(args, argv, s, resumed, start_epoch, save, say):
     from . import data
     try:
         ds = data.load(s["dataset"], args.data_dir, mirrors=not args.offline,
                        registry=not args.offline)
     except data.DataError as e:
-        parser.exit(1, f"error: {e}\n")
+        say(f"error: {e}", sys.stderr)
+        raise SystemExit(1) from None
     except OSError as e:
-        parser.exit(1, f"error: cannot read the {s['dataset']} data: {e}\n")
+        say(f"error: cannot read the {s['dataset']} data: {e}", sys.stderr)
+        raise SystemExit(1) from None
     limit = s["limit"]
     train_x, train_y = ds.train_images[:limit], ds.train_labels[:limit]
     test_x, test_y = ds.test_images[:limit], ds.test_labels[:limit]
@@ -426,26 +597,44 @@ def run(parser, args, argv):
     config = {k: s[k] for k in ("sizes", "epochs", "batch_size", "decay", "seed", "dtype", "dataset",
                                 "first_layer", "limit", "engine")}
     config["lr0"] = resumed.config.get("lr0", s["lr"]) if resumed is not None else s["lr"]
+    # where the history starts (a version-1 checkpoint had none): a loader can then tell a
+    # history that lost epochs from one that never had them
+    config["history_start"] = (resumed.config.get("history_start",
+                                                  resumed.epoch - len(resumed.history["epoch_batches"]))
+                               if resumed is not None else 0)
 
     print(f"{ds.name}: {len(train_y):,} training / {len(test_y):,} test samples; "
           f"network {'→'.join(map(str, s['sizes']))}; {engine_desc}; batch {s['batch_size']}, "
           f"lr {lr:g}, decay {s['decay']:g}, seed {s['seed']}", flush=True)
     if start_epoch:
-        print(f"resuming {args.resume} after epoch {start_epoch}", flush=True)
+        say(f"resuming {args.resume} after epoch {start_epoch}"
+            + (f"; saving into {save}" if save != args.resume else ""))
+        loss0 = math.log(s["sizes"][-1])
     else:
         loss0, n0 = initial_loss(weights, biases, ds.train_images[:limit], train_y)
-        print(f"loss before training: {loss0:.4f} (mean cross-entropy on {n0:,} training samples; "
-              f"ln 10 = {math.log(10):.4f} is a uniform guess). Each epoch's loss below is the mean "
-              f"of its mini-batch losses.", flush=True)
+        say(f"loss before training: {loss0:.4f} (mean cross-entropy on {n0:,} training samples; "
+            f"ln 10 = {math.log(10):.4f} is a uniform guess). Each epoch's loss below is the mean "
+            f"of its mini-batch losses.")
     if start_epoch >= s["epochs"]:
-        print(f"nothing to do: the checkpoint has {start_epoch} epochs, --epochs is {s['epochs']}")
+        say(f"nothing to do: the checkpoint has {start_epoch} epochs, --epochs is {s['epochs']}; "
+            f"nothing was saved ({args.resume} is unchanged). To train more: "
+            f"python -m native.train --resume {shlex.quote(args.resume)} --epochs {start_epoch + 10}")
         return 0
 
     from pure.progress import Progress
-    saved_epoch = start_epoch if (args.save and args.resume and os.path.exists(args.save)
-                                  and os.path.samefile(args.save, args.resume)) else None
+    saved_epoch = start_epoch if (save is not None and args.resume is not None
+                                  and _same_file(save, args.resume)) else None
     snapshot, acc, epoch = None, float("nan"), start_epoch
     n_train = len(train_y)
+    results_warned = False
+
+    def where():
+        if save is None:
+            return "nothing was saved (no --save given)"
+        if saved_epoch is None:
+            return f"no epoch finished, so no checkpoint was written to {save}"
+        return f"{save} still holds epoch {saved_epoch}"
+
     try:
         for epoch in range(start_epoch, s["epochs"]):
             # Each epoch's order depends only on (seed, epoch), so a resumed run
@@ -459,45 +648,56 @@ def run(parser, args, argv):
             if progress is not None:
                 progress.finish()
             loss = float(losses.mean())
-            if not np.isfinite(loss):
-                print(f"error: training diverged in epoch {epoch + 1} (loss {loss}); nothing of this "
-                      f"epoch was saved — try a smaller --lr (it was {lr:g})", file=sys.stderr)
+            if not (loss <= DIVERGED_LOSS):      # also NaN
+                say(f"error: training diverged in epoch {epoch + 1} (loss {loss:.4g}; before training "
+                    f"it was {loss0:.2f}): lr {lr:g} is too large for this network — try a smaller "
+                    f"--lr (the chapter's is {CHAPTER['lr']:g}); "
+                    + (where() if save is None else f"nothing of this epoch was saved, {where()}"),
+                    sys.stderr)
                 return 1
             acc = accuracy(runner, test_pieces)
             history = append_epoch(history, losses, acc, lr, dt)
             lr *= s["decay"]
-            snapshot = Checkpoint(*runner.state(), epoch=epoch + 1, lr=lr, seed=s["seed"],
-                                  config=config, history=history)
-            if args.save:
-                ckpt_mod.save(args.save, snapshot)
-                saved_epoch = epoch + 1
-            if args.results:
-                write_json_atomically(args.results, results(config, history, epoch + 1 - start_epoch, argv))
-            print(f"epoch {epoch + 1:2d}/{s['epochs']}  loss {loss:.4f}  test acc {100 * acc:6.2f}%  "
-                  f"{dt:6.2f} s  {n_train / dt:11,.0f} samples/s", flush=True)
+            snapshot = ckpt_mod.Checkpoint(*runner.state(), epoch=epoch + 1, lr=lr, seed=s["seed"],
+                                           config=config, history=history)
+            if save is not None:
+                with interrupts_deferred():
+                    ckpt_mod.save(save, snapshot)
+                    saved_epoch = epoch + 1
+            if args.results is not None:
+                try:
+                    with interrupts_deferred():
+                        write_json_atomically(args.results,
+                                              results(config, history, epoch + 1 - start_epoch, argv))
+                except OSError as e:    # derived data: the run and its checkpoint go on
+                    if not results_warned:
+                        say(f"warning: could not write --results {args.results}: {e.strerror or e}; "
+                            "training goes on (the checkpoint's history holds the same numbers)",
+                            sys.stderr)
+                        results_warned = True
+            rising = loss > loss0 and epoch > start_epoch
+            say(f"epoch {epoch + 1:2d}/{s['epochs']}  loss {loss:.4f}  test acc {100 * acc:6.2f}%  "
+                f"{dt:6.2f} s  {n_train / dt:11,.0f} samples/s"
+                + (f"  (loss above the untrained network's {loss0:.2f}: diverging? try a smaller "
+                   "--lr)" if rising else ""))
     except KeyboardInterrupt:
-        if args.save and snapshot is not None and (saved_epoch or 0) < snapshot.epoch:
+        _ignore_interrupts()
+        if save is not None and snapshot is not None and (saved_epoch or 0) < snapshot.epoch:
             try:
-                ckpt_mod.save(args.save, snapshot)
+                ckpt_mod.save(save, snapshot)
                 saved_epoch = snapshot.epoch
-            except (OSError, KeyboardInterrupt):
+            except OSError:
                 pass
-        if not args.save:
-            where = " (no --save given: nothing was saved)"
-        elif saved_epoch is None or not os.path.exists(args.save):
-            where = f"; no epoch finished, so no checkpoint was written to {args.save}"
-        else:
-            where = f"; {args.save} holds epoch {saved_epoch}"
-        print(f"\ninterrupted during epoch {epoch + 1}{where}", file=sys.stderr)
+        say(f"\ninterrupted during epoch {epoch + 1}; {where()}", sys.stderr)
         return 130
     except OSError as e:
-        held = f"{args.save} still holds epoch {saved_epoch}" if saved_epoch else "nothing was saved"
-        print(f"error: could not write {e.filename or args.save}: {e.strerror or e}; {held}",
-              file=sys.stderr)
+        _ignore_interrupts()
+        say(f"error: could not write {e.filename or save}: {e.strerror or e}; {where()}", sys.stderr)
         return 1
     done = s["epochs"] - start_epoch
-    print(f"done: {done} epoch{'s' * (done > 1)} in {history['seconds'][-done:].sum():.2f} s of training; "
-          f"test accuracy {100 * acc:.2f}%" + (f"; checkpoint {args.save}" if args.save else ""))
+    say(f"done: {done} epoch{'s' * (done > 1)} in {history['seconds'][-done:].sum():.2f} s of training; "
+        f"test accuracy {100 * acc:.2f}%; " + (f"saved in {save} (epoch {saved_epoch})"
+                                               if save is not None else "nothing was saved (no --save given)"))
     return 0
 
 

@@ -17,11 +17,14 @@ from native.checkpoint import Checkpoint, CheckpointError
 
 
 def history(epochs=3, batches=4):
+    """A history a run of make_ckpt's settings could have written (limit 500: test
+    accuracies are counts of 500, each epoch's loss the mean of its batches)."""
     rng = np.random.default_rng(0)
-    return {"batch_loss": rng.random(epochs * batches) + 0.1,
+    batch_loss = rng.random(epochs * batches) + 0.1
+    return {"batch_loss": batch_loss,
             "epoch_batches": np.full(epochs, batches, np.int64),
-            "epoch_loss": rng.random(epochs),
-            "test_accuracy": rng.random(epochs),
+            "epoch_loss": batch_loss.reshape(epochs, batches).mean(axis=1),
+            "test_accuracy": rng.integers(0, 501, epochs) / 500,
             "lr": 0.1 * 0.95 ** np.arange(epochs),
             "seconds": rng.random(epochs)}
 
@@ -76,18 +79,18 @@ def test_a_version_1_checkpoint_still_loads_with_an_empty_history(tmp_path):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("epoch", -1, "epoch must be an integer ≥ 0"),
-    ("epoch", "3", "epoch must be an integer ≥ 0"),
-    ("epoch", True, "epoch must be an integer ≥ 0"),
-    ("seed", -5, "seed must be an integer ≥ 0"),
-    ("lr", -0.1, "lr must be a finite number > 0"),
-    ("lr", "fast", "lr must be a finite number > 0"),
-    ("sizes", [784, 10 ** 12, 10], "expected float32 (784, 1000000000000)"),
+    ("epoch", -1, "epoch must be an integer in [0, 10000]"),
+    ("epoch", "3", "epoch must be an integer in [0, 10000]"),
+    ("epoch", True, "epoch must be an integer in [0, 10000]"),
+    ("seed", -5, "seed must be an integer in [0, "),
+    ("lr", -0.1, "lr must be in (0, 10000.0]"),
+    ("lr", "fast", "lr must be in (0, 10000.0]"),
+    ("sizes", [784, 10 ** 12, 10], "sizes must be an integer in [1, 2147483647]"),
     ("sizes", "784 8 10", "do not describe a network"),
     ("config", {"dataset": "imagenet"}, "config dataset must be one of"),
     ("config", {"decay": 1.5}, "config decay must be in"),
-    ("config", {"batch_size": 0}, "config batch_size must be an integer ≥ 1"),
-    ("config", {"limit": -3}, "config limit must be an integer ≥ 1"),
+    ("config", {"batch_size": 0}, "config batch_size must be an integer in [1, "),
+    ("config", {"limit": -3}, "config limit must be an integer in [1, "),
     ("config", {"first_layer": "banana"}, "config first_layer must be"),
     ("config", [1, 2], "config must be a JSON object"),
 ])
@@ -205,3 +208,116 @@ def test_stale_temporary_files_of_killed_runs_are_removed(tmp_path):
     assert ckpt_mod.check_target(str(target)) is None
     assert not stale.exists(), "a killed run's temporary file is cleaned up"
     assert live.exists() and other.exists(), "a running writer's file and other files are kept"
+
+
+# --- every checked field: wrong type, too small, too large -------------------------------
+
+def rewrite(src, dst, meta=None, config=None, arrays=None):
+    """A copy of checkpoint `src` with some metadata, config entries or arrays replaced
+    (history_lengths follow the replaced history arrays, as a careful forger's would)."""
+    with zipfile.ZipFile(src) as z:
+        members = {n[:-4]: np.load(io.BytesIO(z.read(n))) for n in z.namelist()}
+    m = json.loads(members.pop("meta").tobytes())
+    m.update(meta or {})
+    m["config"].update(config or {})
+    for k, v in (arrays or {}).items():
+        members[k] = v
+        if k.startswith("history_"):
+            m["history_lengths"][k[len("history_"):]] = int(np.shape(v)[0])
+    members["meta"] = np.frombuffer(json.dumps(m).encode(), np.uint8)
+    np.savez(dst, **members)
+    return dst
+
+
+BIG = 2 ** 63 - 1
+FIELDS = [  # (where, key, value): each refused in one line naming the key
+    # meta: wrong type, too small, too large
+    ("meta", "version", True), ("meta", "version", 0), ("meta", "version", 3),
+    ("meta", "epoch", 3.0), ("meta", "epoch", -1), ("meta", "epoch", 10 ** 6), ("meta", "epoch", 6),
+    ("meta", "seed", "4"), ("meta", "seed", -1), ("meta", "seed", 2 ** 63),
+    ("meta", "lr", "0.1"), ("meta", "lr", 0.0), ("meta", "lr", 1e308), ("meta", "lr", True),
+    ("meta", "dtype", 32), ("meta", "dtype", "float16"),
+    ("meta", "sizes", [784.0, 8, 10]), ("meta", "sizes", [784]), ("meta", "sizes", [784, 8, 10] * 30),
+    ("meta", "sizes", [784, 0, 10]), ("meta", "sizes", [784, 2 ** 40, 10]),
+    # config
+    ("config", "epochs", "5"), ("config", "epochs", 0), ("config", "epochs", 10 ** 6),
+    ("config", "epochs", 2),        # fewer than the 3 epochs the file holds
+    ("config", "batch_size", 64.0), ("config", "batch_size", 0), ("config", "batch_size", 10 ** 10),
+    ("config", "batch_size", True),
+    ("config", "decay", "0.95"), ("config", "decay", 0), ("config", "decay", 1.01),
+    ("config", "lr0", None), ("config", "lr0", -1), ("config", "lr0", 1e9),
+    ("config", "limit", 500.0), ("config", "limit", 0), ("config", "limit", 10 ** 10),
+    ("config", "seed", 5), ("config", "seed", True),
+    ("config", "history_start", "0"), ("config", "history_start", -1), ("config", "history_start", 1),
+    ("config", "dataset", 1), ("config", "dataset", ""), ("config", "first_layer", None),
+    ("config", "engine", "numpy"), ("config", "sizes", [784, 8.0, 10]), ("config", "dtype", "float64"),
+]
+
+
+@pytest.mark.parametrize("where,key,value", FIELDS, ids=[f"{w}-{k}-{v!r}"[:40] for w, k, v in FIELDS])
+def test_every_checked_field_is_refused_when_of_wrong_type_too_small_or_too_large(tmp_path, where, key,
+                                                                                  value):
+    good = tmp_path / "good.npz"
+    ckpt_mod.save(good, make_ckpt())
+    ckpt_mod.load(good)                                   # the unchanged file loads
+    bad = rewrite(good, tmp_path / "bad.npz", **{where: {key: value}})
+    with pytest.raises(CheckpointError) as e:
+        ckpt_mod.load(bad)
+    msg = str(e.value)
+    assert "\n" not in msg and "bad.npz" in msg
+    assert key in msg or (key == "epochs" and "epoch" in msg), msg
+
+
+def _history_damages():
+    h = history()
+    hl = lambda **kw: {f"history_{k}": v for k, v in kw.items()}
+    eb = h["epoch_batches"]
+    return {
+        # the review's example: int64 counts that wrap to the batch_loss length
+        "wrapping_counts": hl(epoch_batches=np.array([BIG, BIG, 14], np.int64)),
+        "counts_wrong_type": hl(epoch_batches=eb.astype(np.float64)),
+        "counts_zero": hl(epoch_batches=np.array([4, 4, 0], np.int64)),
+        "counts_above_the_data": hl(epoch_batches=np.array([9, 9, 9], np.int64),
+                                    batch_loss=np.full(27, 0.5)),
+        "batch_loss_too_long": hl(batch_loss=np.append(h["batch_loss"], 0.5)),
+        "batch_loss_too_short": hl(batch_loss=h["batch_loss"][:-1]),
+        "batch_loss_wrong_type": hl(batch_loss=h["batch_loss"].astype(np.float32)),
+        "batch_loss_negative": hl(batch_loss=-h["batch_loss"], epoch_loss=-h["epoch_loss"]),
+        "batch_loss_1e308": hl(batch_loss=np.full(12, 1e308), epoch_loss=np.full(3, 1e308)),
+        "batch_loss_nan": hl(batch_loss=np.full(12, np.nan)),
+        "epoch_loss_not_the_mean": hl(epoch_loss=h["epoch_loss"] + 0.01),
+        "epoch_loss_too_long": hl(epoch_loss=np.append(h["epoch_loss"], 1.0)),
+        "accuracy_above_1": hl(test_accuracy=np.array([0.5, 0.5, 1.002])),
+        "accuracy_negative": hl(test_accuracy=np.array([0.5, 0.5, -0.002])),
+        "accuracy_not_a_count": hl(test_accuracy=np.array([0.5, 0.5, 0.5001])),
+        "accuracy_wrong_type": hl(test_accuracy=np.array([1, 0, 1], np.int64)),
+        "lr_zero": hl(lr=np.array([0.1, 0.0, 0.1])),
+        "lr_too_large": hl(lr=np.array([0.1, 1e300, 0.1])),
+        "seconds_negative": hl(seconds=np.array([1.0, -1.0, 1.0])),
+        "seconds_too_large": hl(seconds=np.array([1.0, 1e300, 1.0])),
+        "seconds_too_short": hl(seconds=np.array([1.0, 1.0])),
+    }
+
+
+@pytest.mark.parametrize("damage", list(_history_damages()))
+def test_every_history_field_is_bounded_by_what_the_run_could_produce(tmp_path, damage):
+    good = tmp_path / "good.npz"
+    ckpt_mod.save(good, make_ckpt())
+    bad = rewrite(good, tmp_path / "bad.npz", arrays=_history_damages()[damage])
+    with pytest.raises(CheckpointError, match="history") as e:
+        ckpt_mod.load(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_a_missing_checkpoint_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError) as e:
+        ckpt_mod.load("run.npz")
+    assert "no such file" in str(e.value) and str(tmp_path / "run.npz") in str(e.value)
+
+
+def test_save_target_in_a_missing_folder_is_refused_and_no_folder_is_made(tmp_path):
+    target = tmp_path / "nonexistent" / "dir" / "x.npz"
+    msg = ckpt_mod.check_target(str(target))
+    assert msg and "does not exist" in msg and "mkdir" in msg
+    assert not (tmp_path / "nonexistent").exists()

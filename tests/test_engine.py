@@ -138,3 +138,113 @@ def test_python_and_c_agree_on_the_workspace_length():
         for batch, threads in ((1, 1), (64, 2), (100, 3)):
             assert workspace_len(sizes, batch, threads) == lib.bp_train_workspace_len(
                 len(sizes) - 1, ffi.new("int64_t[]", sizes), batch, threads)
+
+
+# --- one Engine, several threads: some serial order, never a mix (issue 21, point 3) --------
+
+def _bits(arrays):
+    return b"".join(a.tobytes() for a in arrays)
+
+
+def test_two_threads_training_one_engine_give_one_of_the_serial_orders():
+    import threading
+    images, labels, W0, B0 = problem(n=3000, sizes=(784, 64, 10))
+    orders = [np.random.default_rng(k).permutation(3000) for k in (1, 2)]
+    serial = set()
+    for first, second in ((0, 1), (1, 0)):
+        W, B = [w.copy() for w in W0], [b.copy() for b in B0]
+        eng = Engine(W, B, batch_size=16)
+        eng.train_epoch(images, labels, orders[first], 0.05)
+        eng.train_epoch(images, labels, orders[second], 0.05)
+        serial.add(_bits(W + B))
+    for _ in range(4):
+        W, B = [w.copy() for w in W0], [b.copy() for b in B0]
+        eng = Engine(W, B, batch_size=16)
+        go = threading.Barrier(2)
+
+        def work(k):
+            go.wait()
+            eng.train_epoch(images, labels, orders[k], 0.05)
+        threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert _bits(W + B) in serial, "two threads' epochs mixed"
+
+
+def test_predict_during_an_epoch_sees_the_weights_before_or_after_it():
+    import threading
+    images, labels, W, B = problem(n=4000, sizes=(784, 64, 10))
+    eng = Engine(W, B, batch_size=16)
+    before = eng.predict(images)
+    W1, B1 = [w.copy() for w in W], [b.copy() for b in B]
+    Engine(W1, B1, batch_size=16).train_epoch(images, labels, np.arange(4000), 0.05)
+    after = Engine([w.copy() for w in W1], [b.copy() for b in B1], batch_size=16).predict(images)
+    assert not np.array_equal(before, after)
+    seen, go = [], threading.Barrier(2)
+
+    def predict():
+        go.wait()
+        for _ in range(20):
+            seen.append(eng.predict(images))
+    t = threading.Thread(target=predict)
+    t.start()
+    go.wait()
+    eng.train_epoch(images, labels, np.arange(4000), 0.05)
+    t.join()
+    for p in seen:
+        assert np.array_equal(p, before) or np.array_equal(p, after), "a prediction of no serial order"
+
+
+# --- the values the trainer's command line refuses, refused by the API too (point 7) --------
+
+@pytest.mark.parametrize("arg,value,message", [
+    ("lr", 0.0, r"lr must be a number in \(0, 10000\]"),
+    ("lr", -0.1, r"lr must be a number in \(0, 10000\]"),
+    ("lr", 1e300, r"lr must be a number in \(0, 10000\]"),
+    ("lr", 10 ** 400, r"lr must be a number in \(0, 10000\]"),
+    ("lr", True, "lr must be a real number"),
+    ("lr", "0.1", "lr must be a real number"),
+    ("scale", -1.0, r"scale must be a number in \(0, 1\]"),
+    ("scale", 0.0, r"scale must be a number in \(0, 1\]"),
+    ("scale", 1e30, r"scale must be a number in \(0, 1\]"),
+    ("scale", float("nan"), r"scale must be a number in \(0, 1\]"),
+])
+def test_train_epoch_refuses_a_step_the_trainer_refuses(arg, value, message):
+    images, labels, W, B = problem()
+    before = _bits(W + B)
+    kw = {"lr": 0.1, "scale": 1 / 255}
+    kw[arg] = value
+    with pytest.raises(ValueError, match=message):
+        Engine(W, B, batch_size=32).train_epoch(images, labels, np.arange(200), **kw)
+    assert _bits(W + B) == before
+
+
+@pytest.mark.parametrize("scale", [-1.0, 1e30, 0.0])
+def test_predict_refuses_a_scale_out_of_range(scale):
+    images, _, W, B = problem()
+    with pytest.raises(ValueError, match=r"scale must be a number in \(0, 1\]"):
+        Engine(W, B).predict(images, scale=scale)
+
+
+def test_the_largest_allowed_steps_are_accepted():
+    images, labels, W, B = problem()
+    Engine(W, B, batch_size=32).train_epoch(images, labels, np.arange(200), 1e-4, scale=1.0)
+
+
+def test_batch_losses_may_not_alias_the_images_or_the_layers():
+    images, labels, W, B = problem(dtype=np.float64, n=256)
+    eng = Engine(W, B, batch_size=32)
+    with pytest.raises(ValueError, match="batch_losses and images share memory"):
+        eng.train_epoch(images, labels, np.arange(256), 0.1, batch_losses=images.view(np.float64)[0, :8])
+    with pytest.raises(ValueError, match=r"batch_losses and weights\[0\] share memory"):
+        eng.train_epoch(images, labels, np.arange(256), 0.1, batch_losses=W[0][0, :8])
+
+
+def test_an_engine_refuses_layers_that_share_memory():
+    _, _, W, B = problem(sizes=(784, 10, 10, 10))
+    with pytest.raises(ValueError, match=r"weights\[1\] and weights\[2\] share memory"):
+        Engine([W[0], W[1], W[1]], B)
+    with pytest.raises(ValueError, match=r"biases\[0\] and biases\[1\] share memory"):
+        Engine(W, [B[0], B[0], B[2]])

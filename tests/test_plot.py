@@ -280,7 +280,8 @@ def test_a_missing_or_corrupt_checkpoint_is_one_clear_line(mpl, tmp_path, conten
 @pytest.mark.parametrize("args, message", [
     (["--dpi", "10"], "--dpi must be between 50 and 300, got 10"),
     (["--mistakes", "0"], "--mistakes must be between 1 and 200, got 0"),
-    (["--smooth", "0"], "--smooth must be at least 1 batch, got 0"),
+    (["--smooth", "0"], "--smooth must be between 1 and 1,000,000 batches, got 0"),
+    (["--smooth", str(2 ** 63)], "--smooth must be between 1 and 1,000,000 batches"),
     (["--only", "everything"], "invalid choice: 'everything'"),
 ])
 def test_bad_options_are_refused_by_name(tmp_path, args, message):

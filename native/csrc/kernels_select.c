@@ -8,11 +8,27 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "cpu_features.h"
 #include "kernels_paths.inc"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+/* ---------------------------------------------------------------------------
+   What the x86-64 test decides from CPUID and XCR0 values, as a pure function so
+   that tests can hand it made-up CPUs (tests/test_cpu_detect.py): 0 = no SIMD path,
+   1 = AVX2 + FMA, 2 = that and AVX-512F. Compiled on every platform.         */
+int bp_x86_features(unsigned max_leaf, unsigned ecx1, unsigned ebx7, unsigned long long xcr0)
+{
+    if (max_leaf < 7)
+        return 0;
+    if (!(ecx1 >> 12 & 1) || !(ecx1 >> 27 & 1) || !(ecx1 >> 28 & 1))   /* FMA, OSXSAVE, AVX */
+        return 0;
+    if (!(ebx7 >> 5 & 1) || (xcr0 & 0x6) != 0x6)            /* AVX2; XMM and YMM state */
+        return 0;
+    return ((ebx7 >> 16 & 1) && (xcr0 & 0xE6) == 0xE6) ? 2 : 1;  /* AVX-512F; opmask, ZMM state */
+}
 
 /* ---------------------------------------------------------------------------
    x86-64 CPU features, with the OS's consent (XCR0: the OS saves the vector
@@ -47,18 +63,20 @@ static int cpu_has(int avx512)
 {
     unsigned r[4];
     cpuid(0, 0, r);
-    if (r[0] < 7)
+    const unsigned max_leaf = r[0];
+    if (max_leaf < 1)
         return 0;
     cpuid(1, 0, r);
     const unsigned ecx1 = r[2];
-    if (!(ecx1 >> 12 & 1) || !(ecx1 >> 27 & 1) || !(ecx1 >> 28 & 1))
-        return 0;
-    cpuid(7, 0, r);
-    const unsigned ebx7 = r[1];
-    const uint64_t xcr0 = xgetbv0();
-    if (!(ebx7 >> 5 & 1) || (xcr0 & 0x6) != 0x6)            /* AVX2; XMM and YMM state */
-        return 0;
-    return !avx512 || ((ebx7 >> 16 & 1) && (xcr0 & 0xE6) == 0xE6); /* + opmask, ZMM state */
+    unsigned ebx7 = 0;
+    if (max_leaf >= 7) {
+        cpuid(7, 0, r);
+        ebx7 = r[1];
+    }
+    /* xgetbv faults unless the OS set OSXSAVE: only then is XCR0 read */
+    const uint64_t xcr0 = (ecx1 >> 27 & 1) ? xgetbv0() : 0;
+    const int level = bp_x86_features(max_leaf, ecx1, ebx7, xcr0);
+    return avx512 ? level >= 2 : level >= 1;
 }
 static int cpu_has_avx2_fma(void) { return cpu_has(0); }
 static int cpu_has_avx512f(void) { return cpu_has(1); }
@@ -83,10 +101,28 @@ static const struct {
 };
 enum { BP_N_PATHS = sizeof bp_paths / sizeof bp_paths[0] };
 
+/* A switch is on unless unset or one of "", "0", "false", "no" (any case, spaces
+   around ignored): the same rule as native/data's BACKPROP_OFFLINE and the build's
+   BACKPROP_NO_OPENMP, so "0" means off everywhere. */
 static int env_set(const char *name)
 {
     const char *v = getenv(name);
-    return v && v[0] && strcmp(v, "0") != 0;
+    if (!v)
+        return 0;
+    while (*v == ' ' || *v == '\t')
+        ++v;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        --n;
+    static const char *const off[] = {"", "0", "false", "no"};
+    for (size_t k = 0; k < sizeof off / sizeof off[0]; ++k) {
+        size_t i = 0;
+        while (i < n && off[k][i] && (v[i] | 0x20) == off[k][i])
+            ++i;
+        if (i == n && off[k][i] == '\0')
+            return 0;
+    }
+    return 1;
 }
 
 static int choose(void)

@@ -43,6 +43,11 @@ def default_cache_dir(dataset: str = "mnist") -> Path:
     base = os.environ.get("XDG_CACHE_HOME", "")
     if base and os.path.isabs(base):
         return Path(base) / CACHE_APP / subdir
+    if os.name == "posix" and "HOME" in os.environ and not os.path.isabs(os.environ["HOME"]):
+        # HOME="" would make the cache /.cache: a folder at the root nobody asked for
+        raise DataError(f"cannot find a home directory for the cache: HOME is "
+                        f"{os.environ['HOME']!r}, not an absolute path; set HOME or "
+                        "XDG_CACHE_HOME to an absolute path")
     try:
         home = Path.home()
     except (RuntimeError, KeyError, OSError):  # no HOME and no passwd entry
