@@ -130,11 +130,11 @@ def test_any_column_split_gives_the_same_bits(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_the_update_of_a_large_batch_has_the_bits_of_one_row_at_a_time(dtype):
-    """W += XᵀD regroups the batch's pixels (64 rows and a window of pixels at a time,
-    sparse_impl.inc) and keeps W's rows in registers; each weight must still add the
-    batch rows in order, exactly as 150 one-row calls do. Images of 9,000 pixels: the
-    150 rows are regrouped as 64 + 64 + 22, in windows of 128 to 372 pixels; in the
-    one-row calls the full image's 9,000 pixels are split across two windows."""
+    """W += XᵀD regroups the batch's pixels (64 rows and a window of 512 pixels at a
+    time, as a bit mask of rows per pixel: sparse_impl.inc) and keeps two of W's rows in
+    registers at a time; each weight must still add the batch rows in order, exactly as
+    150 one-row calls do. Images of 9,000 pixels: the 150 rows are regrouped as
+    64 + 64 + 22, in 18 windows; the full image's pixels span all of them."""
     rng = np.random.default_rng(11)
     img = digit_like(rng, 40, d=9000)
     img[5] = rng.integers(1, 256, 9000)
