@@ -37,7 +37,7 @@ def cpu_name():
 
 
 def run_measured(tree, args):
-    """(wall s, peak RSS MB, training s, test accuracy %) of one trainer process in `tree`.
+    """(wall s, peak RSS MiB, training s, test accuracy %) of one trainer process in `tree`.
     The peak RSS comes from os.wait4: this child's own (RUSAGE_CHILDREN would give the
     maximum over all children so far)."""
     env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
@@ -83,7 +83,7 @@ def main():
     cmd = "python -m native.train" + "".join(" " + x for x in a.train_args)
     print(f"\n## `{cmd}`: whole runs, {a.repeats} per tree, interleaved; {cpu_name()}, "
           f"{time.strftime('%Y-%m-%d')}\n")
-    print("| tree | wall s, median (min–max) | × first | peak RSS MB, median (max) | "
+    print("| tree | wall s, median (min–max) | × first | peak RSS MiB, median (max) | "
           "training s, median | test accuracy |")
     print("|---|---|---:|---|---:|---|")
     base = statistics.median(w for w, *_ in res[trees[0]])
