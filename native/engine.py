@@ -58,7 +58,7 @@ def _check_real(name, v):
 
 
 def _explain_refusal(fn, rc):
-    """C refused an epoch or prediction whose arguments Python had checked (unreachable)."""
+    """C refused an epoch or prediction whose arguments Python had checked (should not happen)."""
     raise ValueError(f"{fn} rejected its arguments (code {rc})")
 
 
