@@ -438,6 +438,29 @@ class SparseImages:
 
     shape = property(lambda self: self._shape, doc="(n images, D pixels a row)")
 
+    def __reduce__(self):       # pickle and deepcopy: the three arrays' bytes
+        return SparseImages._from_parts, (self._shape, *(a.tobytes() for a in self._views()))
+
+    @classmethod
+    def _from_parts(cls, shape, row_start, col, pix):
+        """A set from its arrays' bytes (an unpickled one): copied into fresh memory and
+        checked like a new set, so a damaged or hand-made pickle is refused."""
+        n, d = shape
+        nnz = len(pix)
+        if (not 0 <= n or not 1 <= d <= 65536 or len(row_start) != 8 * (n + 1)
+                or len(col) != 2 * nnz):
+            raise ValueError(f"SparseImages: inconsistent parts for shape {shape}")
+        self = cls.__new__(cls)
+        mem = tuple(cls._alloc(ct, len(b) // size) for ct, b, size in
+                    (("int64_t[]", row_start, 8), ("uint16_t[]", col, 2), ("uint8_t[]", pix, 1)))
+        for m, b in zip(mem, (row_start, col, pix)):
+            ffi.memmove(m, b, len(b))
+        if not lib.bp_sparse_valid(n, d, mem[0], mem[1], nnz):
+            raise ValueError("SparseImages: the parts are not a valid set of images (row starts "
+                             "or pixel indices out of order or out of range)")
+        self.__mem, self.__nnz, self._shape, self.__views = mem, nnz, (n, d), None
+        return self
+
     def _views(self):
         if self.__views is None:    # made on first use only: the trainer never needs them
             self.__views = tuple(np.frombuffer(memoryview(ffi.buffer(m)).toreadonly(), dt)

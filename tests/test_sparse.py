@@ -356,6 +356,27 @@ def test_a_second_thread_attacking_a_sparse_set_during_epochs_changes_nothing(th
         assert mine.tobytes() == theirs.tobytes()
 
 
+def test_a_sparse_set_pickles_and_deep_copies_and_a_damaged_pickle_is_refused():
+    import copy
+    import pickle
+    images, labels, W, B = problem(np.float32, n=50)
+    sp = SparseImages(images)
+    for again in (pickle.loads(pickle.dumps(sp)), copy.deepcopy(sp)):
+        assert again.shape == sp.shape and again.nnz == sp.nnz
+        for a, b in zip((again.row_start, again.col, again.pix), (sp.row_start, sp.col, sp.pix)):
+            assert np.array_equal(a, b) and not a.flags.writeable
+        W2, B2 = [w.copy() for w in W], [b.copy() for b in B]
+        assert (Engine(W2, B2, batch_size=16).train_epoch(again, labels, np.arange(50), 0.1)
+                == Engine([w.copy() for w in W], [b.copy() for b in B], batch_size=16)
+                .train_epoch(sp, labels, np.arange(50), 0.1))
+    col = sp.col.copy()
+    col[0], col[1] = col[1], col[0]             # the first image's pixels out of order
+    with pytest.raises(ValueError, match="not a valid set of images"):
+        SparseImages._from_parts(sp.shape, sp.row_start.tobytes(), col.tobytes(), sp.pix.tobytes())
+    with pytest.raises(ValueError, match="inconsistent parts"):
+        SparseImages._from_parts(sp.shape, sp.row_start.tobytes()[:-8], sp.col.tobytes(), sp.pix.tobytes())
+
+
 def test_sparse_fill_refuses_a_row_start_that_does_not_match_the_images():
     img = np.zeros((3, 10), np.uint8)
     img[1, 2] = img[1, 5] = 7
