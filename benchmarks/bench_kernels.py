@@ -178,18 +178,18 @@ def bench_sparse(table, dt, args, rng, images):
     d = (rng.standard_normal((64, 64)) * 1e-12).astype(dt)     # keeps repeated updates harmless
     out = np.empty((64, 64), dt)
     s = sfx(dt)
-    rs, col, pix = sp._c
+    rs, col, pix, nnz, checked = sp._c()
     pw, pb, po, pd = ptr(w, True), ptr(bias), ptr(out, True), ptr(d)
     note = f"{100 * sp.density:.0f} % nonzero pixels; numpy: dense"
     table.row("sparse X@W1", "64x784 @ 784x64", "", dt, "GFLOP/s", 2.0 * 64 * 784 * 64, timeit(
         [lambda: kern.sparse_matmul(sp, w, None, 1 / 255, bias=bias, out=out),
-         lambda: getattr(lib, f"bp_sparse_matmul_{s}")(64, 64, 784, rs, col, pix, 64, ffi.NULL, 1 / 255,
-                                                      pw, 64, pb, po, 64),
+         lambda: getattr(lib, f"bp_sparse_matmul_{s}")(64, 64, 784, rs, col, pix, nnz, checked, 64,
+                                                      ffi.NULL, 1 / 255, pw, 64, pb, po, 64),
          lambda: np.add(X @ w, bias, out=out)], args.repeats, args.min_time), note + " X @ W + b")
     table.row("sparse W+=XTd", "784x64 @ 64x64", "T", dt, "GFLOP/s", 2.0 * 64 * 784 * 64, timeit(
         [lambda: kern.sparse_matmul_t_acc(sp, d, w, None, 1 / 255),
-         lambda: getattr(lib, f"bp_sparse_matmul_t_acc_{s}")(64, 64, 784, rs, col, pix, 64, ffi.NULL,
-                                                            1 / 255, pd, 64, pw, 64),
+         lambda: getattr(lib, f"bp_sparse_matmul_t_acc_{s}")(64, 64, 784, rs, col, pix, nnz, checked,
+                                                            64, ffi.NULL, 1 / 255, pd, 64, pw, 64),
          lambda: np.add(w, X.T @ d, out=w)], args.repeats, args.min_time), note + " W += X.T @ d")
 
 

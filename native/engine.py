@@ -43,13 +43,15 @@ def _aligned_empty(shape, dtype, align=64):
 
 
 def _image_args(images, n_features):
-    """(uint8 pointer, row_start, col, pix, n): the C arguments for dense or sparse images."""
+    """(uint8 pointer, row_start, col, pix, nnz, checked, n): the C arguments for dense or
+    sparse images. A SparseImages was checked once, when built, and cannot be changed
+    since (see its docstring): C reads it without checking it again."""
     if isinstance(images, SparseImages):
         if images.shape[1] != n_features:
             raise ValueError(f"images must have {n_features} pixels a row, got {images.shape[1]}")
         return (ffi.NULL, *images._c(), images.shape[0])
     _check_images("images", images, n_features)
-    return (ffi.from_buffer("uint8_t[]", images), ffi.NULL, ffi.NULL, ffi.NULL, 0, images.shape[0])
+    return (ffi.from_buffer("uint8_t[]", images), ffi.NULL, ffi.NULL, ffi.NULL, 0, 0, images.shape[0])
 
 
 def _check_step(name, v, dtype, upper):
@@ -81,13 +83,8 @@ def _check_apart(named):
                                  "must be its own array (pass a copy)")
 
 
-def _explain_refusal(images, fn, rc):
-    """C refused an epoch or prediction whose other arguments Python had checked."""
-    if isinstance(images, SparseImages):
-        rs, col, _, nnz = images._c()
-        if not lib.bp_sparse_valid(images.shape[0], images.shape[1], rs, col, nnz):
-            raise ValueError("images: this SparseImages is damaged (its row starts or pixel indices "
-                             "were changed); build it again from the uint8 images")
+def _explain_refusal(fn, rc):
+    """C refused an epoch or prediction whose arguments Python had checked (should not happen)."""
     raise ValueError(f"{fn} rejected its arguments (code {rc})")
 
 
@@ -260,7 +257,7 @@ class Engine:
             ffi.from_buffer("int32_t[]", self._label_buf, require_writable=True),
             self.threads, loss, losses_c)
         if rc != 0:
-            _explain_refusal(images, f"bp_train_epoch{self._suffix}", rc)
+            _explain_refusal(f"bp_train_epoch{self._suffix}", rc)
         self._copy_out()
         return float(loss[0])
 
@@ -278,7 +275,7 @@ class Engine:
             self._ws_c, self._workspace.size, self.threads,
             ffi.from_buffer("int32_t[]", pred, require_writable=True))
         if rc != 0:
-            _explain_refusal(images, f"bp_predict{self._suffix}", rc)
+            _explain_refusal(f"bp_predict{self._suffix}", rc)
         return pred
 
     def accuracy(self, images, labels, scale=1.0 / 255.0):

@@ -385,7 +385,14 @@ class SparseImages:
     image i's pixels are col[row_start[i]:row_start[i+1]] (increasing), their values
     pix[...]. ``density`` is the fraction of nonzero pixels: the sparse first layer
     pays while it is well below 1/2 (the trainer's threshold is 0.3).
+
+    The set lives in memory allocated here, checked once when it is built
+    (bp_sparse_valid) and never handed out writeable: the views cannot be made
+    writeable (their buffer is read-only), so no caller — nor a second thread during
+    an epoch — can damage it, and C reads it without checking it again at every call.
     """
+
+    _alloc = staticmethod(ffi.new_allocator(should_clear_after_alloc=False))
 
     def __init__(self, images):
         if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2:
@@ -397,44 +404,64 @@ class SparseImages:
             raise ValueError(f"SparseImages: images must have 1 to 65536 pixels a row, got {d}")
         images = np.ascontiguousarray(images)
         src = ffi.from_buffer("uint8_t[]", images)
-        row_start = np.empty(n + 1, dtype=np.int64)
-        rc = lib.bp_sparse_count(n, d, src, ffi.from_buffer("int64_t[]", row_start, require_writable=True))
-        nnz = int(row_start[-1])
-        col, pix = np.empty(nnz, dtype=np.uint16), np.empty(nnz, dtype=np.uint8)
-        rc = rc or lib.bp_sparse_fill(
-            n, d, src, ffi.from_buffer("int64_t[]", row_start),
-            ffi.from_buffer("uint16_t[]", col, require_writable=True),
-            ffi.from_buffer("uint8_t[]", pix, require_writable=True))
-        if rc != 0:     # only if `images` changed under us, between the two passes
+        rs = self._alloc("int64_t[]", n + 1)
+        rc = lib.bp_sparse_count(n, d, src, rs)
+        nnz = int(rs[n])
+        col, pix = self._alloc("uint16_t[]", nnz), self._alloc("uint8_t[]", nnz)
+        rc = rc or lib.bp_sparse_fill(n, d, src, rs, col, pix)
+        # images changing under us between the two passes is the only way to fail
+        if rc != 0 or not lib.bp_sparse_valid(n, d, rs, col, nnz):
             raise RuntimeError("bp_sparse_count/bp_sparse_fill failed: were the images modified "
                                "while being read?")
-        for a in (row_start, col, pix):
-            a.flags.writeable = False
-        self._arrays, self._shape = (row_start, col, pix), (n, d)
+        self.__mem, self.__nnz, self._shape = (rs, col, pix), nnz, (n, d)
+        self.__views = None
 
     shape = property(lambda self: self._shape, doc="(n images, D pixels a row)")
-    row_start = property(lambda self: self._arrays[0])
-    col = property(lambda self: self._arrays[1])
-    pix = property(lambda self: self._arrays[2])
+
+    def __reduce__(self):       # pickle and deepcopy: the three arrays' bytes
+        return SparseImages._from_parts, (self._shape, *(a.tobytes() for a in self._views()))
+
+    @classmethod
+    def _from_parts(cls, shape, row_start, col, pix):
+        """A set from its arrays' bytes (an unpickled one): copied into fresh memory and
+        checked like a new set, so a damaged or hand-made pickle is refused."""
+        n, d = shape
+        nnz = len(pix)
+        if (not 0 <= n or not 1 <= d <= 65536 or len(row_start) != 8 * (n + 1)
+                or len(col) != 2 * nnz):
+            raise ValueError(f"SparseImages: inconsistent parts for shape {shape}")
+        self = cls.__new__(cls)
+        mem = tuple(cls._alloc(ct, len(b) // size) for ct, b, size in
+                    (("int64_t[]", row_start, 8), ("uint16_t[]", col, 2), ("uint8_t[]", pix, 1)))
+        for m, b in zip(mem, (row_start, col, pix)):
+            ffi.memmove(m, b, len(b))
+        if not lib.bp_sparse_valid(n, d, mem[0], mem[1], nnz):
+            raise ValueError("SparseImages: the parts are not a valid set of images (row starts "
+                             "or pixel indices out of order or out of range)")
+        self.__mem, self.__nnz, self._shape, self.__views = mem, nnz, (n, d), None
+        return self
+
+    def _views(self):
+        if self.__views is None:    # made on first use only: the trainer never needs them
+            self.__views = tuple(np.frombuffer(memoryview(ffi.buffer(m)).toreadonly(), dt)
+                                 for m, dt in zip(self.__mem, (np.int64, np.uint16, np.uint8)))
+        return self.__views
+
+    row_start = property(lambda self: self._views()[0])
+    col = property(lambda self: self._views()[1])
+    pix = property(lambda self: self._views()[2])
 
     def _c(self):
-        """(row_start, col, pix, nnz) for C. The lengths come from the arrays themselves;
-        their contents are checked by C (bp_sparse_valid) at every call that reads them."""
-        rs, col, pix = self._arrays
-        if (rs.dtype != np.int64 or rs.shape != (self._shape[0] + 1,) or col.dtype != np.uint16
-                or pix.dtype != np.uint8 or col.ndim != 1 or col.shape != pix.shape
-                or not (rs.flags.c_contiguous and col.flags.c_contiguous and pix.flags.c_contiguous)):
-            raise ValueError("SparseImages: its arrays no longer match each other or its shape; "
-                             "build it again from the images")
-        return (_from_buffer("int64_t[]", rs), _from_buffer("uint16_t[]", col),
-                _from_buffer("uint8_t[]", pix), col.size)
+        """(row_start, col, pix, nnz, checked=1): the C arguments. Memory only C and these
+        read-only views see, checked when built: C need not check it again."""
+        return (*self.__mem, self.__nnz, 1)
 
     def __len__(self):
         return self._shape[0]
 
     @property
     def nnz(self):
-        return int(self._arrays[1].size)
+        return self.__nnz
 
     @property
     def density(self):
@@ -442,7 +469,7 @@ class SparseImages:
 
     @property
     def nbytes(self):
-        return sum(a.nbytes for a in self._arrays)
+        return sum(ffi.sizeof(m) for m in self.__mem)
 
     def __repr__(self):
         return f"SparseImages({self._shape[0]} x {self._shape[1]}, density {self.density:.3f})"
@@ -462,13 +489,7 @@ def _sparse_batch(fn, images, idx):
 
 
 def _sparse_call(fn, images, status):
-    """The C kernels re-check the set itself; say so when that is what they refused."""
-    if status:
-        rs, col, _, nnz = images._c()
-        if not lib.bp_sparse_valid(images.shape[0], images.shape[1], rs, col, nnz):
-            raise ValueError(f"{fn}: images is a damaged SparseImages (its row starts or pixel "
-                             "indices were changed); build it again from the uint8 images")
-        _call(fn, status)
+    _call(fn, status)
 
 
 def sparse_matmul(images, w, idx=None, scale=1.0, *, bias=None, out=None):

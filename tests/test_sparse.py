@@ -130,11 +130,11 @@ def test_any_column_split_gives_the_same_bits(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_the_update_of_a_large_batch_has_the_bits_of_one_row_at_a_time(dtype):
-    """W += XᵀD regroups the batch's pixels (64 rows and a window of pixels at a time,
-    sparse_impl.inc) and keeps W's rows in registers; each weight must still add the
-    batch rows in order, exactly as 150 one-row calls do. Images of 9,000 pixels: the
-    150 rows are regrouped as 64 + 64 + 22, in windows of 128 to 372 pixels; in the
-    one-row calls the full image's 9,000 pixels are split across two windows."""
+    """W += XᵀD regroups the batch's pixels (64 rows and a window of 512 pixels at a
+    time, as a bit mask of rows per pixel: sparse_impl.inc) and keeps two of W's rows in
+    registers at a time; each weight must still add the batch rows in order, exactly as
+    150 one-row calls do. Images of 9,000 pixels: the 150 rows are regrouped as
+    64 + 64 + 22, in 18 windows; the full image's pixels span all of them."""
     rng = np.random.default_rng(11)
     img = digit_like(rng, 40, d=9000)
     img[5] = rng.integers(1, 256, 9000)
@@ -241,7 +241,7 @@ def tampered(sp, **arrays):
     a = {"row_start": sp.row_start.copy(), "col": sp.col.copy(), "pix": sp.pix.copy(), **arrays}
     keep = [a["row_start"], a["col"], a["pix"]]
     return keep, (ffi.from_buffer("int64_t[]", keep[0]), ffi.from_buffer("uint16_t[]", keep[1]),
-                  ffi.from_buffer("uint8_t[]", keep[2]), keep[1].size)
+                  ffi.from_buffer("uint8_t[]", keep[2]), keep[1].size, 0)     # 0: C checks it
 
 
 DAMAGE = ["pixel index past the row", "pixel indices out of order", "a pixel twice",
@@ -273,6 +273,7 @@ def test_c_epoch_refuses_a_damaged_sparse_set_instead_of_reading_out_of_bounds(d
     sp = SparseImages(images)
     keep, c = damaged(sp, damage)
     assert lib.bp_sparse_valid(50, 784, *c[:2], c[3]) == 0
+    assert lib.bp_sparse_usable(50, 784, *c[:2], c[3], 0) == 0
     eng = Engine(W, B, batch_size=16, threads=2)
     labels32 = np.ascontiguousarray(labels, np.int32)
     order = np.arange(50, dtype=np.int64)
@@ -293,22 +294,87 @@ def test_c_epoch_refuses_a_damaged_sparse_set_instead_of_reading_out_of_bounds(d
     del keep                            # (kept alive until here: the pointers do not hold it)
 
 
-def test_a_sparse_set_cannot_be_reshaped_and_a_tampered_one_is_refused_by_name():
+def test_a_sparse_set_cannot_be_reshaped_or_written_through_its_views():
+    """What C trusts without checking it again: the set's memory is reachable only
+    through views whose buffer is read-only, so not even a deliberate flag flip makes
+    them writeable (the old views' flag could be flipped back, and a damaged set read)."""
     images, labels, W, B = problem(np.float64, n=50)
     sp = SparseImages(images)
     with pytest.raises(AttributeError):
         sp.shape = (10 ** 8, 784)
-    with pytest.raises(ValueError, match="read-only"):
-        sp.col[0] = 5
-    sp.row_start.flags.writeable = True       # deliberate: defeat the read-only flag
-    sp.row_start[-1] += 10 ** 9               # claims pixels past the end of col and pix
+    for a in (sp.row_start, sp.col, sp.pix, sp.row_start[1:], sp.col.view(np.int16)):
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = 5
+        with pytest.raises(ValueError, match="cannot set WRITEABLE flag"):
+            a.flags.writeable = True
+        with pytest.raises(ValueError, match="cannot set WRITEABLE flag"):
+            a.setflags(write=True)
+    before = sp.row_start.copy()
     eng = Engine(W, B, batch_size=16)
-    with pytest.raises(ValueError, match="images: this SparseImages is damaged"):
-        eng.train_epoch(sp, labels, np.arange(50), 0.1)
-    with pytest.raises(ValueError, match="images: this SparseImages is damaged"):
-        eng.predict(sp)
-    with pytest.raises(ValueError, match="sparse_matmul: images is a damaged SparseImages"):
-        kern.sparse_matmul(sp, np.zeros((784, 4)))
+    eng.train_epoch(sp, labels, np.arange(50), 0.1)
+    assert np.array_equal(sp.row_start, before) and sp.row_start[-1] == sp.nnz
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_second_thread_attacking_a_sparse_set_during_epochs_changes_nothing(threads):
+    """A thread that keeps trying to damage the set while epochs run (the GIL is released
+    during each C call) neither crashes the epoch nor changes one bit of its result:
+    every attempt is refused."""
+    import threading
+    images, labels, W, B = problem(np.float32, n=300)
+    sp = SparseImages(images)
+    order = np.random.default_rng(3).permutation(300)
+    W_ref, B_ref = [w.copy() for w in W], [b.copy() for b in B]
+    eng_ref = Engine(W_ref, B_ref, batch_size=16, threads=threads)
+    ref = [eng_ref.train_epoch(sp, labels, order, 0.1) for _ in range(20)]
+    stop, refused, attempts = threading.Event(), [], [0]
+
+    def attack():
+        while not stop.is_set():
+            for a in (sp.row_start, sp.col, sp.pix):
+                attempts[0] += 1
+                try:
+                    a.flags.writeable = True
+                    a[-1] = 65535               # would point past the row / the arrays
+                except ValueError as e:
+                    refused.append(str(e))
+            try:
+                sp.shape = (10 ** 9, 784)
+            except AttributeError:
+                pass
+    t = threading.Thread(target=attack)
+    t.start()
+    try:
+        eng = Engine(W, B, batch_size=16, threads=threads)
+        losses = [eng.train_epoch(sp, labels, order, 0.1) for _ in range(20)]
+    finally:
+        stop.set()
+        t.join()
+    assert attempts[0] > 0 and len(refused) == attempts[0]
+    assert losses == ref and sp.shape == (300, 784)
+    for mine, theirs in zip(W + B, W_ref + B_ref):
+        assert mine.tobytes() == theirs.tobytes()
+
+
+def test_a_sparse_set_pickles_and_deep_copies_and_a_damaged_pickle_is_refused():
+    import copy
+    import pickle
+    images, labels, W, B = problem(np.float32, n=50)
+    sp = SparseImages(images)
+    for again in (pickle.loads(pickle.dumps(sp)), copy.deepcopy(sp)):
+        assert again.shape == sp.shape and again.nnz == sp.nnz
+        for a, b in zip((again.row_start, again.col, again.pix), (sp.row_start, sp.col, sp.pix)):
+            assert np.array_equal(a, b) and not a.flags.writeable
+        W2, B2 = [w.copy() for w in W], [b.copy() for b in B]
+        assert (Engine(W2, B2, batch_size=16).train_epoch(again, labels, np.arange(50), 0.1)
+                == Engine([w.copy() for w in W], [b.copy() for b in B], batch_size=16)
+                .train_epoch(sp, labels, np.arange(50), 0.1))
+    col = sp.col.copy()
+    col[0], col[1] = col[1], col[0]             # the first image's pixels out of order
+    with pytest.raises(ValueError, match="not a valid set of images"):
+        SparseImages._from_parts(sp.shape, sp.row_start.tobytes(), col.tobytes(), sp.pix.tobytes())
+    with pytest.raises(ValueError, match="inconsistent parts"):
+        SparseImages._from_parts(sp.shape, sp.row_start.tobytes()[:-8], sp.col.tobytes(), sp.pix.tobytes())
 
 
 def test_sparse_fill_refuses_a_row_start_that_does_not_match_the_images():

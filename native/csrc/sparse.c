@@ -7,7 +7,7 @@
    (for finite w), so only the order of the remaining sums differs from the dense
    GEMM, and the results differ from it in the last bits, as two GEMMs would.
    train.c calls the *_nocheck entry points, after checking the whole set once
-   per call with bp_sparse_valid. */
+   per call with bp_sparse_usable. */
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
@@ -110,16 +110,25 @@ int bp_sparse_valid(int64_t n, int64_t D, const int64_t *row_start, const uint16
     return falls == at_starts && mx < D;
 }
 
-/* The rows of a batch refer to images of a valid set (idx in range or NULL = 0..M-1). */
+int bp_sparse_usable(int64_t n, int64_t D, const int64_t *row_start, const uint16_t *col,
+                     int64_t nnz, int checked)
+{
+    if (!checked)
+        return bp_sparse_valid(n, D, row_start, col, nnz);
+    return n >= 0 && D >= 1 && D <= 65536 && nnz >= 0 && row_start && row_start[0] == 0
+           && row_start[n] == nnz && (nnz == 0 || col);
+}
+
+/* The rows of a batch refer to images of a usable set (idx in range or NULL = 0..M-1). */
 static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uint16_t *col,
-                       int64_t nnz, int64_t n_images, const int64_t *idx)
+                       int64_t nnz, int64_t n_images, int checked, const int64_t *idx)
 {
     if (!idx && M > n_images)
         return 0;
     for (int64_t i = 0; i < M; ++i)
         if (idx && (idx[i] < 0 || idx[i] >= n_images))
             return 0;
-    return bp_sparse_valid(n_images, K, row_start, col, nnz);
+    return bp_sparse_usable(n_images, K, row_start, col, nnz, checked);
 }
 
 /* Public (checked) and train.c's (unchecked) entry points, for both types. */
@@ -140,7 +149,7 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
     }                                                                                           \
     int bp_sparse_matmul_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start,       \
                                const uint16_t *col, const uint8_t *pix, int64_t nnz,            \
-                               int64_t n_images,                                                \
+                               int checked, int64_t n_images,                                   \
                                const int64_t *idx, T_ scale, const T_ *W, int64_t ldw,          \
                                const T_ *bias, T_ *C, int64_t ldc)                              \
     {                                                                                           \
@@ -148,14 +157,14 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
         if (M == 0 || N == 0)                                                                   \
             return BP_OK;                                                                       \
         SP_CHECK(C && ldc >= N && W && ldw >= N && pix);                                        \
-        SP_CHECK(batch_valid(M, K, row_start, col, nnz, n_images, idx));                             \
+        SP_CHECK(batch_valid(M, K, row_start, col, nnz, n_images, checked, idx));              \
         bp_sparse_matmul_nocheck_##TS_(M, N, K, row_start, col, pix, idx, scale, W, ldw, bias,  \
                                        C, ldc);                                                 \
         return BP_OK;                                                                           \
     }                                                                                           \
     int bp_sparse_matmul_t_acc_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start, \
                                      const uint16_t *col, const uint8_t *pix, int64_t nnz,      \
-                                     int64_t n_images,                                          \
+                                     int checked, int64_t n_images,                             \
                                      const int64_t *idx, T_ scale, const T_ *D, int64_t ldd,    \
                                      T_ *W, int64_t ldw)                                        \
     {                                                                                           \
@@ -163,7 +172,7 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
         if (M == 0 || N == 0)                                                                   \
             return BP_OK;                                                                       \
         SP_CHECK(D && ldd >= N && W && ldw >= N && pix);                                        \
-        SP_CHECK(batch_valid(M, K, row_start, col, nnz, n_images, idx));                             \
+        SP_CHECK(batch_valid(M, K, row_start, col, nnz, n_images, checked, idx));              \
         bp_sparse_matmul_t_acc_nocheck_##TS_(M, N, 0, K, row_start, col, pix, idx, scale, D, ldd, \
                                              W, ldw);                                           \
         return BP_OK;                                                                           \

@@ -189,7 +189,7 @@ static void sparse_pixel_split(int64_t D, const int64_t *rs, const uint16_t *col
 static int check_common(int64_t n_layers, const int64_t *sizes, const void *weights,
                         const void *biases, const uint8_t *images, const int64_t *sp_row_start,
                         const uint16_t *sp_col, const uint8_t *sp_pix, int64_t sp_nnz,
-                        int64_t n_images,
+                        int sp_checked, int64_t n_images,
                         int64_t batch_size, int64_t workspace_len, int n_threads)
 {
     int64_t pixels;
@@ -200,7 +200,8 @@ static int check_common(int64_t n_layers, const int64_t *sizes, const void *weig
         return BP_EINVAL;
     if (!mul_ok(n_images, sizes[0], &pixels) || pixels > BP_MAX_LEN)   /* images[i * n0] */
         return BP_EINVAL;
-    if (sp_row_start ? !(sp_pix && bp_sparse_valid(n_images, sizes[0], sp_row_start, sp_col, sp_nnz))
+    if (sp_row_start ? !(sp_pix && bp_sparse_usable(n_images, sizes[0], sp_row_start, sp_col, sp_nnz,
+                                                 sp_checked))
                      : images == NULL)
         return BP_EINVAL;
     return BP_OK;

@@ -4,9 +4,9 @@
    all C-contiguous. Images are uint8 rows of sizes[0] pixels, scaled by
    `scale` as they are gathered: either dense (`images`, n_images x sizes[0])
    or, when sp_row_start != NULL, a sparse image set of n_images images
-   (sparse.h: sp_row_start, sp_col, sp_pix, sp_nnz), whose first layer then runs on the
-   nonzero pixels only; `images` is not read and may be NULL. n_threads must be
-   the value the workspace was sized for. Return 0 (BP_OK) or BP_EINVAL. */
+   (sparse.h: sp_row_start, sp_col, sp_pix, sp_nnz; sp_checked as sparse.h's
+   `checked`), whose first layer then runs on the nonzero pixels only; `images` is
+   not read and may be NULL. n_threads must be the value the workspace was sized for. Return 0 (BP_OK) or BP_EINVAL. */
 
 /* Elements (of the float type in use) of the workspace that both calls need
    for n_threads threads (-1 for unsupported sizes, or sizes whose products would
@@ -21,27 +21,27 @@ int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t b
    batch_size) doubles) when it is not NULL. */
 int bp_train_epoch_f32(int64_t n_layers, const int64_t *sizes, float **weights, float **biases,
                        const uint8_t *images, const int64_t *sp_row_start, const uint16_t *sp_col,
-                       const uint8_t *sp_pix, int64_t sp_nnz, int64_t n_images, const int32_t *labels,
+                       const uint8_t *sp_pix, int64_t sp_nnz, int sp_checked, int64_t n_images, const int32_t *labels,
                        const int64_t *order, int64_t n_order, int64_t batch_size,
                        float lr, float scale, float *workspace, int64_t workspace_len,
                        int32_t *label_buf, int n_threads, double *mean_loss);
 int bp_train_epoch_f64(int64_t n_layers, const int64_t *sizes, double **weights, double **biases,
                        const uint8_t *images, const int64_t *sp_row_start, const uint16_t *sp_col,
-                       const uint8_t *sp_pix, int64_t sp_nnz, int64_t n_images, const int32_t *labels,
+                       const uint8_t *sp_pix, int64_t sp_nnz, int sp_checked, int64_t n_images, const int32_t *labels,
                        const int64_t *order, int64_t n_order, int64_t batch_size,
                        double lr, double scale, double *workspace, int64_t workspace_len,
                        int32_t *label_buf, int n_threads, double *mean_loss);
 
 int bp_train_epoch_losses_f32(int64_t n_layers, const int64_t *sizes, float **weights, float **biases,
                               const uint8_t *images, const int64_t *sp_row_start, const uint16_t *sp_col,
-                              const uint8_t *sp_pix, int64_t sp_nnz, int64_t n_images,
+                              const uint8_t *sp_pix, int64_t sp_nnz, int sp_checked, int64_t n_images,
                               const int32_t *labels, const int64_t *order, int64_t n_order,
                               int64_t batch_size, float lr, float scale, float *workspace,
                               int64_t workspace_len, int32_t *label_buf, int n_threads,
                               double *mean_loss, double *batch_losses);
 int bp_train_epoch_losses_f64(int64_t n_layers, const int64_t *sizes, double **weights, double **biases,
                               const uint8_t *images, const int64_t *sp_row_start, const uint16_t *sp_col,
-                              const uint8_t *sp_pix, int64_t sp_nnz, int64_t n_images,
+                              const uint8_t *sp_pix, int64_t sp_nnz, int sp_checked, int64_t n_images,
                               const int32_t *labels, const int64_t *order, int64_t n_order,
                               int64_t batch_size, double lr, double scale, double *workspace,
                               int64_t workspace_len, int32_t *label_buf, int n_threads,
@@ -50,9 +50,9 @@ int bp_train_epoch_losses_f64(int64_t n_layers, const int64_t *sizes, double **w
 /* pred[i] = argmax of the network's output for image i, in chunks of batch_size rows. */
 int bp_predict_f32(int64_t n_layers, const int64_t *sizes, float **weights, float **biases,
                    const uint8_t *images, const int64_t *sp_row_start, const uint16_t *sp_col,
-                   const uint8_t *sp_pix, int64_t sp_nnz, int64_t n_images, float scale, int64_t batch_size,
+                   const uint8_t *sp_pix, int64_t sp_nnz, int sp_checked, int64_t n_images, float scale, int64_t batch_size,
                    float *workspace, int64_t workspace_len, int n_threads, int32_t *pred);
 int bp_predict_f64(int64_t n_layers, const int64_t *sizes, double **weights, double **biases,
                    const uint8_t *images, const int64_t *sp_row_start, const uint16_t *sp_col,
-                   const uint8_t *sp_pix, int64_t sp_nnz, int64_t n_images, double scale, int64_t batch_size,
+                   const uint8_t *sp_pix, int64_t sp_nnz, int sp_checked, int64_t n_images, double scale, int64_t batch_size,
                    double *workspace, int64_t workspace_len, int n_threads, int32_t *pred);
