@@ -53,11 +53,19 @@ def default_threads():
     return 1
 
 
+def _backend_name():
+    """The kernels' backend as --help shows it: a SIMD path of the C kernels, or numpy (…)."""
+    from . import kernels
+    path = kernels.simd_path()
+    return path if path.startswith("numpy") else f"C kernels, {path} path"
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m native.train",
         description="Train the chapter's MLP (784→64→32→10, ReLU, softmax + cross-entropy, "
-                    "mini-batch SGD with per-epoch lr decay) on MNIST with the native C core, "
+                    f"mini-batch SGD with per-epoch lr decay) on MNIST with the native core (this install: "
+                    f"{_backend_name()}), "
                     "printing the loss before training and one line per epoch (its loss is the "
                     "mean of the epoch's mini-batch losses). Defaults are the chapter's.",
         epilog="Data: --data-dir/BACKPROP_DATA_DIR, then the cache, then the public mirrors, "
@@ -82,7 +90,7 @@ def build_parser():
     a("--offline", action="store_true",
       help="use only --data-dir and the cache: no mirrors, no package index")
     a("--engine", choices=["native", "pure"],
-      help="native (C kernels, the full data) or pure (the plain-Python code of pure/, "
+      help=f"native ({_backend_name()}, the full data) or pure (the plain-Python code of pure/, "
            f"on --limit samples, default {PURE_DEFAULT_LIMIT}) (default: native)")
     a("--limit", type=int, metavar="N", help="use only the first N training and N test samples")
     a("--first-layer", choices=["auto", "sparse", "dense"],

@@ -10,7 +10,6 @@ So with the same settings the losses and accuracies equal ``python -m native.tra
 (tests/test_playground_train.py checks them bit for bit).
 """
 
-import argparse
 import array
 import math
 import os
@@ -65,11 +64,11 @@ def settings_from(body):
             or not all(type(n) is int and 1 <= n <= MAX_WIDTH for n in hidden)):
         return None, (f"hidden must be a list of 1 to {MAX_HIDDEN_LAYERS} integer widths in "
                       f"[1, {MAX_WIDTH}], got {hidden!r:.80}")
-    args = argparse.Namespace(sizes=[784, *hidden, 10], epochs=body.get("epochs"),
-                              batch_size=body.get("batch_size"), lr=body.get("lr"),
-                              decay=body.get("decay"), seed=body.get("seed"), dtype=None,
-                              dataset=None, engine=None, limit=body.get("limit"), first_layer=None,
-                              threads=None, overwrite=False, save=None, resume=None)
+    # the trainer's own defaults for every flag (a flag added there is never missing here),
+    # then the page's fields, as a command line would give them
+    args = trainer.build_parser().parse_args([])
+    args.sizes, args.epochs, args.batch_size = [784, *hidden, 10], body.get("epochs"), body.get("batch_size")
+    args.lr, args.decay, args.seed, args.limit = body.get("lr"), body.get("decay"), body.get("seed"), body.get("limit")
     s = trainer.resolve_settings(args, None)
     errors = trainer.check_settings(s, args)
     if s["epochs"] > MAX_EPOCHS:
@@ -198,6 +197,7 @@ class Training:
         config = {k: s[k] for k in ("sizes", "epochs", "batch_size", "decay", "seed", "dtype",
                                     "dataset", "first_layer", "limit", "engine")}
         config["lr0"] = s["lr"]
+        config["history_start"] = 0         # a fresh run's history starts at epoch 0 (as the trainer's)
         n_train = len(train_y)
         with self.lock:
             if stop.is_set():
