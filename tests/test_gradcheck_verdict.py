@@ -141,3 +141,42 @@ def test_a_gradient_of_nan_or_inf_never_passes(bad):
         grad_b[1][0][0] = bad
         return grad_w, grad_b
     assert [row.name for row in gradient_check(backward_fn=nan_backward) if not row.passed] == ["b2"]
+
+
+def _output_z_at_zero(sizes=(3, 4, 2), samples=2, seed=3):
+    """A real problem whose first output pre-activation z sits at 0: nudging W2's first
+    column moves it across 0. The output layer has no ReLU, so no entry is at a kink."""
+    from pure.gradcheck import random_problem
+    X, Y, W, B = random_problem(list(sizes), samples, seed)
+    _, pres = pure.forward(X, W, B)
+    B[-1][0][0] -= pres[-1][0][0]
+    _, pres = pure.forward(X, W, B)
+    assert abs(pres[-1][0][0]) < 1e-12 and count_open_hidden(pres) > 0
+    return X, Y, W, B
+
+
+def count_open_hidden(pres):
+    return sum(z > 0 for Z in pres[:-1] for row in Z for z in row)
+
+
+def test_the_pure_kink_watch_ignores_the_output_layer_which_has_no_relu():
+    """On a real check (not a stub): an output z crossing 0 flags nothing, and a wrong
+    output-layer gradient still fails there (a watch that covered the output would skip it)."""
+    from pure.gradcheck import check_backward
+    X, Y, W, B = _output_z_at_zero()
+    rows = check_backward(X, Y, W, B)
+    assert all(row.passed for row in rows) and not any(row.at_kink for row in rows)
+    wrong = check_backward(X, Y, W, B, backward_fn=_scaled(pure.backward, 1, 1.01))
+    assert [row.name for row in wrong if not row.passed] == ["W2"]
+
+
+def test_the_native_kink_watch_ignores_the_output_layer_which_has_no_relu():
+    from native import gradcheck as ng
+    X, Y, W, B = _output_z_at_zero()
+    problem = ng._Problem.__new__(ng._Problem)
+    problem.X, problem.Y, problem.W, problem.B = X, Y, W, B
+    problem.Xn, problem.Yn = np.array(X), np.array(Y)
+    problem.Wn, problem.Bn = [np.array(w) for w in W], [np.array(b) for b in B]
+    for name, _, _, param in problem.parameters():
+        _, at_kink = problem.numerical(param)
+        assert not any(flag for row in at_kink for flag in row), name
