@@ -606,7 +606,7 @@ def _main(argv=None):
     foreign = [] if args.overwrite else foreign_files(args.out, only)
     if foreign:
         p.exit(2, f"error: {', '.join(foreign)} already exist{'s' * (len(foreign) == 1)} and "
-                  "were not written by native.plot; choose another --out, or pass --overwrite "
+                  f"{'was' if len(foreign) == 1 else 'were'} not written by native.plot; choose another --out, or pass --overwrite "
                   "to replace them\n")
 
     dataset, data_error = None, None
