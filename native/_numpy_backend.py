@@ -219,6 +219,14 @@ def bp_sparse_valid(n, D, row_start, col, nnz):
     return int(bool(np.all(rising)))
 
 
+def bp_sparse_usable(n, D, row_start, col, nnz, checked):
+    """sparse.c's: the full check, or for a set checked when built (checked=1) its ends."""
+    if not checked:
+        return bp_sparse_valid(n, D, row_start, col, nnz)
+    return int(0 <= n < row_start.shape[0] and 1 <= D <= 65536 and 0 <= nnz <= col.shape[0]
+               and row_start[0] == 0 and row_start[n] == nnz)
+
+
 def _densify(row_start, col, pix, n_images, idx, M, K, scale, dtype):
     """X[i, :] = image idx[i] (or i) of the set, times scale, as a dense (M, K) matrix:
     the same numbers the dense path gathers, so sparse and dense give the same bits."""
@@ -234,8 +242,8 @@ def _densify(row_start, col, pix, n_images, idx, M, K, scale, dtype):
     return X
 
 
-def _sparse_args_ok(M, N, K, row_start, col, nnz, n_images, idx):
-    if min(M, N, K, n_images) < 0 or not bp_sparse_valid(n_images, K, row_start, col, nnz):
+def _sparse_args_ok(M, N, K, row_start, col, nnz, checked, n_images, idx):
+    if min(M, N, K, n_images) < 0 or not bp_sparse_usable(n_images, K, row_start, col, nnz, checked):
         return False
     if idx is not None and M and (idx[:M].min() < 0 or idx[:M].max() >= n_images):
         return False
@@ -243,8 +251,9 @@ def _sparse_args_ok(M, N, K, row_start, col, nnz, n_images, idx):
 
 
 @_quiet
-def bp_sparse_matmul(M, N, K, row_start, col, pix, nnz, n_images, idx, scale, W, ldw, bias, C, ldc):
-    if not _sparse_args_ok(M, N, K, row_start, col, nnz, n_images, idx):
+def bp_sparse_matmul(M, N, K, row_start, col, pix, nnz, checked, n_images, idx, scale, W, ldw, bias, C,
+                     ldc):
+    if not _sparse_args_ok(M, N, K, row_start, col, nnz, checked, n_images, idx):
         return BP_EINVAL
     c = _mat(C, M, N, ldc)
     np.matmul(_densify(row_start, col, pix, n_images, idx, M, K, scale, c.dtype), _mat(W, K, N, ldw), out=c)
@@ -254,8 +263,9 @@ def bp_sparse_matmul(M, N, K, row_start, col, pix, nnz, n_images, idx, scale, W,
 
 
 @_quiet
-def bp_sparse_matmul_t_acc(M, N, K, row_start, col, pix, nnz, n_images, idx, scale, D, ldd, W, ldw):
-    if not _sparse_args_ok(M, N, K, row_start, col, nnz, n_images, idx):
+def bp_sparse_matmul_t_acc(M, N, K, row_start, col, pix, nnz, checked, n_images, idx, scale, D, ldd, W,
+                           ldw):
+    if not _sparse_args_ok(M, N, K, row_start, col, nnz, checked, n_images, idx):
         return BP_EINVAL
     w = _mat(W, K, N, ldw)
     w += _densify(row_start, col, pix, n_images, idx, M, K, scale, w.dtype).T @ _mat(D, M, N, ldd)
@@ -276,7 +286,8 @@ for _name in ("matmul", "relu", "relu_backward", "sgd_update", "column_sum", "so
               "output_delta", "softmax_xent_delta", "gather_scale", "sparse_matmul", "sparse_matmul_t_acc"):
     for _sfx in ("f32", "f64"):
         setattr(lib, f"bp_{_name}_{_sfx}", globals()[f"bp_{_name}"])
-for _name in ("simd_path", "simd_level", "openmp_threads", "sparse_count", "sparse_fill", "sparse_valid"):
+for _name in ("simd_path", "simd_level", "openmp_threads", "sparse_count", "sparse_fill", "sparse_valid",
+              "sparse_usable"):
     setattr(lib, f"bp_{_name}", globals()[f"bp_{_name}"])
 
 from . import _numpy_epoch  # noqa: E402  (it uses the kernels above)

@@ -53,7 +53,7 @@ def _layers(n_layers, sizes, weights, biases):
     return ws, bs
 
 
-def _check(n_layers, sizes, weights, biases, images, rs, col, pix, nnz, n_images, batch_size,
+def _check(n_layers, sizes, weights, biases, images, rs, col, pix, nnz, checked, n_images, batch_size,
            workspace_len, n_threads):
     """check_common of train.c: (weights, biases) or None."""
     if n_images < 0:
@@ -62,7 +62,7 @@ def _check(n_layers, sizes, weights, biases, images, rs, col, pix, nnz, n_images
     if need < 0 or workspace_len < need:
         return None
     if rs is not None:
-        if pix is None or not K.bp_sparse_valid(n_images, sizes[0], rs, col, nnz):
+        if pix is None or not K.bp_sparse_usable(n_images, sizes[0], rs, col, nnz, checked):
             return None
     elif images is None or images.size < n_images * sizes[0]:
         return None
@@ -118,10 +118,10 @@ def _forward(ws, bs, X):
 
 @K._quiet
 def bp_train_epoch_losses(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix,
-                          sp_nnz, n_images, labels, order, n_order, batch_size, lr, scale,
+                          sp_nnz, sp_checked, n_images, labels, order, n_order, batch_size, lr, scale,
                           workspace, workspace_len, label_buf, n_threads, mean_loss, batch_losses):
     layers = _check(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix, sp_nnz,
-                    n_images, batch_size, workspace_len, n_threads)
+                    sp_checked, n_images, batch_size, workspace_len, n_threads)
     if (layers is None or labels is None or order is None or n_order < 1 or mean_loss is None
             or label_buf is None):
         return K.BP_EINVAL
@@ -161,18 +161,18 @@ def bp_train_epoch_losses(n_layers, sizes, weights, biases, images, sp_row_start
 
 
 def bp_train_epoch(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix, sp_nnz,
-                   n_images, labels, order, n_order, batch_size, lr, scale, workspace, workspace_len,
-                   label_buf, n_threads, mean_loss):
+                   sp_checked, n_images, labels, order, n_order, batch_size, lr, scale, workspace,
+                   workspace_len, label_buf, n_threads, mean_loss):
     return bp_train_epoch_losses(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix,
-                                 sp_nnz, n_images, labels, order, n_order, batch_size, lr, scale, workspace,
-                                 workspace_len, label_buf, n_threads, mean_loss, None)
+                                 sp_nnz, sp_checked, n_images, labels, order, n_order, batch_size, lr,
+                                 scale, workspace, workspace_len, label_buf, n_threads, mean_loss, None)
 
 
 @K._quiet
-def bp_predict(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix, sp_nnz, n_images,
-               scale, batch_size, workspace, workspace_len, n_threads, pred):
+def bp_predict(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix, sp_nnz, sp_checked,
+               n_images, scale, batch_size, workspace, workspace_len, n_threads, pred):
     layers = _check(n_layers, sizes, weights, biases, images, sp_row_start, sp_col, sp_pix, sp_nnz,
-                    n_images, batch_size, workspace_len, n_threads)
+                    sp_checked, n_images, batch_size, workspace_len, n_threads)
     if layers is None or pred is None:
         return K.BP_EINVAL
     ws, bs = layers

@@ -386,13 +386,12 @@ class SparseImages:
     pix[...]. ``density`` is the fraction of nonzero pixels: the sparse first layer
     pays while it is well below 1/2 (the trainer's threshold is 0.3).
 
-    The set lives in memory allocated here, checked once when it is built
-    (bp_sparse_valid) and never handed out writeable: the views cannot be made
-    writeable (their buffer is read-only), so no caller — nor a second thread during
-    an epoch — can damage it, and C reads it without checking it again at every call.
+    The set lives in NumPy memory allocated here, checked once when it is built
+    (bp_sparse_valid) and never handed out writeable: the object keeps only views whose
+    buffer is read-only, which NumPy refuses to make writeable, so no caller — nor a
+    second thread during an epoch — can damage it, and C reads it without checking it
+    again at every call. Both backends hold it so (ffi.from_buffer reads it in place).
     """
-
-    _alloc = staticmethod(ffi.new_allocator(should_clear_after_alloc=False))
 
     def __init__(self, images):
         if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2:
@@ -404,22 +403,33 @@ class SparseImages:
             raise ValueError(f"SparseImages: images must have 1 to 65536 pixels a row, got {d}")
         images = np.ascontiguousarray(images)
         src = ffi.from_buffer("uint8_t[]", images)
-        rs = self._alloc("int64_t[]", n + 1)
-        rc = lib.bp_sparse_count(n, d, src, rs)
+        rs = np.empty(n + 1, np.int64)
+        rc = lib.bp_sparse_count(n, d, src, ffi.from_buffer("int64_t[]", rs, require_writable=True))
         nnz = int(rs[n])
-        col, pix = self._alloc("uint16_t[]", nnz), self._alloc("uint8_t[]", nnz)
-        rc = rc or lib.bp_sparse_fill(n, d, src, rs, col, pix)
+        col, pix = np.empty(nnz, np.uint16), np.empty(nnz, np.uint8)
+        rc = rc or lib.bp_sparse_fill(n, d, src, ffi.from_buffer("int64_t[]", rs),
+                                      ffi.from_buffer("uint16_t[]", col, require_writable=True),
+                                      ffi.from_buffer("uint8_t[]", pix, require_writable=True))
         # images changing under us between the two passes is the only way to fail
-        if rc != 0 or not lib.bp_sparse_valid(n, d, rs, col, nnz):
+        if rc != 0 or not self._keep((n, d), rs, col, pix):
             raise RuntimeError("bp_sparse_count/bp_sparse_fill failed: were the images modified "
                                "while being read?")
-        self.__mem, self.__nnz, self._shape = (rs, col, pix), nnz, (n, d)
-        self.__views = None
+
+    def _keep(self, shape, rs, col, pix):
+        """Check the set once; if valid, keep read-only views of it (and no writeable
+        reference) and return True."""
+        n, d = shape
+        if not lib.bp_sparse_valid(n, d, ffi.from_buffer("int64_t[]", rs), ffi.from_buffer("uint16_t[]", col),
+                                   col.size):
+            return False
+        self.__views = tuple(np.asarray(memoryview(a).toreadonly()) for a in (rs, col, pix))
+        self.__nnz, self._shape = col.size, shape
+        return True
 
     shape = property(lambda self: self._shape, doc="(n images, D pixels a row)")
 
     def __reduce__(self):       # pickle and deepcopy: the three arrays' bytes
-        return SparseImages._from_parts, (self._shape, *(a.tobytes() for a in self._views()))
+        return SparseImages._from_parts, (self._shape, *(a.tobytes() for a in self.__views))
 
     @classmethod
     def _from_parts(cls, shape, row_start, col, pix):
@@ -431,30 +441,22 @@ class SparseImages:
                 or len(col) != 2 * nnz):
             raise ValueError(f"SparseImages: inconsistent parts for shape {shape}")
         self = cls.__new__(cls)
-        mem = tuple(cls._alloc(ct, len(b) // size) for ct, b, size in
-                    (("int64_t[]", row_start, 8), ("uint16_t[]", col, 2), ("uint8_t[]", pix, 1)))
-        for m, b in zip(mem, (row_start, col, pix)):
-            ffi.memmove(m, b, len(b))
-        if not lib.bp_sparse_valid(n, d, mem[0], mem[1], nnz):
+        if not self._keep((n, d), *(np.frombuffer(b, dt).copy() for b, dt in
+                                    ((row_start, np.int64), (col, np.uint16), (pix, np.uint8)))):
             raise ValueError("SparseImages: the parts are not a valid set of images (row starts "
                              "or pixel indices out of order or out of range)")
-        self.__mem, self.__nnz, self._shape, self.__views = mem, nnz, (n, d), None
         return self
 
-    def _views(self):
-        if self.__views is None:    # made on first use only: the trainer never needs them
-            self.__views = tuple(np.frombuffer(memoryview(ffi.buffer(m)).toreadonly(), dt)
-                                 for m, dt in zip(self.__mem, (np.int64, np.uint16, np.uint8)))
-        return self.__views
-
-    row_start = property(lambda self: self._views()[0])
-    col = property(lambda self: self._views()[1])
-    pix = property(lambda self: self._views()[2])
+    row_start = property(lambda self: self.__views[0])
+    col = property(lambda self: self.__views[1])
+    pix = property(lambda self: self.__views[2])
 
     def _c(self):
-        """(row_start, col, pix, nnz, checked=1): the C arguments. Memory only C and these
+        """(row_start, col, pix, nnz, checked=1): the C arguments. Memory only C and the
         read-only views see, checked when built: C need not check it again."""
-        return (*self.__mem, self.__nnz, 1)
+        rs, col, pix = self.__views
+        return (_from_buffer("int64_t[]", rs), _from_buffer("uint16_t[]", col),
+                _from_buffer("uint8_t[]", pix), self.__nnz, 1)
 
     def __len__(self):
         return self._shape[0]
@@ -469,7 +471,7 @@ class SparseImages:
 
     @property
     def nbytes(self):
-        return sum(ffi.sizeof(m) for m in self.__mem)
+        return sum(a.nbytes for a in self.__views)
 
     def __repr__(self):
         return f"SparseImages({self._shape[0]} x {self._shape[1]}, density {self.density:.3f})"
