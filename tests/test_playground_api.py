@@ -230,6 +230,10 @@ def bad_requests():
     yield "oversized canvas", "POST", "/api/draw", None, {}, b"[" + b"0," * 300000 + b"0]", 413
     yield "claims a terabyte", "POST", "/api/draw", None, {"Content-Length": str(10 ** 12)}, None, 413
     yield "no length", "POST", "/api/exercise3", None, {"Content-Length": None}, None, 411
+    for odd in ("\u00b2", "+2", "0x2", "2.0"):     # digits to str.isdigit() or int(), not to HTTP
+        yield f"length {odd!a}", "POST", "/api/exercise3", None, {"Content-Length": odd}, b"{}", 411
+    for odd in ("%C2%B2", "%D9%A3", "1.0", "+1", "1e3"):
+        yield f"since {odd}", "GET", f"/api/train/state?since={odd}", None, {}, None, 400
     yield "bad JSON", "POST", "/api/exercise3", None, {}, b"{seed: 1", 400
     yield "JSON nested 2,000 deep", "POST", "/api/exercise3", None, {}, b"[" * 2000 + b"]" * 2000, 400
     yield "JSON array", "POST", "/api/exercise3", None, {}, b"[1, 2]", 400

@@ -240,3 +240,45 @@ def test_a_late_tab_catches_up_in_bounded_replies(server, monkeypatch):
         assert replies < 10
     assert replies == 2 and losses == server.training.state(0)["batch_losses"][:100] + \
         server.training.state(100)["batch_losses"]
+
+
+def test_a_diverging_run_says_so_and_the_draw_view_keeps_a_finite_network(server):
+    """lr 5 (inside the trainer's range) blows up: the state stays 200 with one line saying the
+    run diverged, every loss the page gets is finite, and the draw view still answers."""
+    assert post(server, "/api/train/start", {"lr": 5, "limit": 2000, "epochs": 1, "batch_size": 10})[0] == 200
+    wait_for(server, {"error", "finished"})
+    status, s = request(server, "GET", "/api/train/state")        # what the page gets, as JSON
+    assert status == 200, s
+    assert s["status"] == "error" and "diverged" in s["error"] and "smaller lr" in s["error"], s
+    assert all(np.isfinite(s["batch_losses"]))
+    ink = {"width": 28, "height": 28, "pixels": [0] * 300 + [200] * 100 + [0] * 384, "label": 3}
+    status, d = post(server, "/api/draw", ink)
+    assert status == 200 and np.isfinite(d["probs"]).all() and abs(sum(d["probs"]) - 1) < 1e-6
+    assert post(server, "/api/train/reset", {})[0] == 200
+    assert post(server, "/api/draw", ink)[0] == 200
+
+
+def test_a_name_with_a_trailing_newline_is_refused(server, tmp_path):
+    post(server, "/api/train/start", {"epochs": 1, "limit": 2000})
+    wait_for(server, {"finished"})
+    for name in ("trail\n", "a.npz\n", "\nb"):
+        status, reply = post(server, "/api/train/save", {"name": name})
+        assert status == 400 and "plain file name" in reply["error"], (name, reply)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_saves_to_one_new_name_at_once_give_one_save_and_one_refusal(server, tmp_path):
+    post(server, "/api/train/start", {"epochs": 1, "limit": 2000})
+    wait_for(server, {"finished"})
+    for attempt in range(6):
+        results, go = [], threading.Barrier(2)
+
+        def save():
+            go.wait()
+            results.append(post(server, "/api/train/save", {"name": f"race{attempt}"})[0])
+        threads = [threading.Thread(target=save) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(results) == [200, 409], results

@@ -10,6 +10,7 @@ runs in one background thread (training.py).
 
 import ipaddress
 import json
+import re
 import os
 import sys
 import threading
@@ -214,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             raise BadRequest(411, "send the body with a Content-Length, not chunked")
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not re.fullmatch(r"[0-9]{1,19}", length):   # not isdigit(): '²' is a digit
             raise BadRequest(411, "a POST needs a Content-Length header")
         n = int(length)
         if n > limit:
@@ -300,7 +301,7 @@ class Handler(BaseHTTPRequestHandler):
     def api_train_state(self, query):
         def q(key, default):
             v = query.get(key, [str(default)])[0]
-            if not (v.isdigit() or (v.startswith("-") and v[1:].isdigit())) or len(v) > 12:
+            if not re.fullmatch(r"-?[0-9]{1,12}", v):                  # ASCII digits only ('²' is not one)
                 raise BadRequest(400, f"{key} must be an integer, got {v[:20]!r}")
             return int(v)
         since = q("since", 0)

@@ -28,11 +28,16 @@ from native.network import init_network
 MAX_HIDDEN_LAYERS, MAX_WIDTH, MAX_EPOCHS, MAX_BATCH = 4, 1024, 50, 4096
 SHOWN_UNITS = 64
 MAX_LOSSES_PER_REPLY = 100_000      # a tab opened late catches up in a few replies, none huge
-NAME_RE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
+NAME_RE = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}")        # whole name: fullmatch
 
 
 class Stopped(Exception):
     """Raised between two pieces when the run is reset or the server stops."""
+
+
+class Diverged(Exception):
+    """Raised between two pieces when a batch loss or a weight is no longer finite: the page
+    then says so in one line, and neither the curve nor the draw view takes in NaN or inf."""
 
 
 class LiveRunner(trainer.NativeRunner):
@@ -88,6 +93,7 @@ class Training:
         self.lock = lock                # the server's one lock around the model
         self.load_data = load_data      # () → native.data Dataset (cached after the first call)
         self.on_weights = on_weights    # called under the lock with (weights, biases, source)
+        self.save_lock = threading.Lock()
         self.thread = None
         self.stop_event = threading.Event()
         self.resume_event = threading.Event()
@@ -152,6 +158,15 @@ class Training:
         the lock, so a reader never sees them half-way through an update."""
         w = [a.copy() for a in runner.weights]
         b = [a.copy() for a in runner.biases]
+        finite = np.isfinite(batch_losses)
+        if not (finite.all() and all(np.isfinite(a).all() for a in w + b)):
+            with self.lock:
+                if runner.stop.is_set():
+                    raise Stopped
+                good = batch_losses[:int(np.argmin(finite))] if not finite.all() else batch_losses
+                self.batch_losses.frombytes(np.ascontiguousarray(good, dtype=np.float64).tobytes())
+            raise Diverged(f"training diverged in epoch {self.epoch + 1} (a loss or weight is no "
+                           f"longer finite); try a smaller lr (it was {self.settings['lr']:g})")
         with self.lock:
             if runner.stop.is_set():
                 raise Stopped
@@ -174,6 +189,10 @@ class Training:
             self._train(s, stop)
         except Stopped:
             pass
+        except Diverged as e:
+            with self.lock:
+                if not stop.is_set():
+                    self.status, self.error = "error", str(e)
         except Exception as e:      # the page shows one line; the server keeps serving
             with self.lock:
                 if not stop.is_set():
@@ -269,7 +288,7 @@ class Training:
         """Writes the last finished epoch as a checkpoint under `folder` with the trainer's
         rules (check_target: no special files, no silent overwrite; atomic write).
         Returns (status, message)."""
-        if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
             return 400, (f"name must be a plain file name (letters, digits, _ - ., no folders, "
                          f"at most 100 characters), got {name!r:.120}")
         if not name.endswith(".npz"):
@@ -279,6 +298,10 @@ class Training:
         if snap is None:
             return 409, "no epoch has finished yet: nothing to save"
         path = os.path.join(folder, name)
+        with self.save_lock:        # check and write as one step: two tabs never both "win" a name
+            return self._save_checked(path, name, snap, overwrite)
+
+    def _save_checked(self, path, name, snap, overwrite):
         problem = ckpt_mod.check_target(path, overwrite=overwrite, flag="name",
                                         needed_bytes=ckpt_mod.estimated_bytes(
                                             snap.sizes, snap.dtype, len(snap.history["batch_loss"])))
