@@ -27,13 +27,18 @@ def replace_atomically(path, write, *, binary=True, prefix=None, mode=None):
     """Calls write(f) on a temporary file next to `path`, then renames it to `path`.
 
     prefix: the temporary file's name prefix (default: "<name>."); mode: permission
-    bits to give the file (mkstemp's are 0600)."""
+    bits to give the file. By default the file gets what an ordinary write would give
+    it: the replaced file's bits, or for a new file 0666 less the umask (never
+    mkstemp's 0600, which would hide a user's checkpoint or picture from the others
+    who can read the folder)."""
     folder = os.path.dirname(os.path.abspath(path))
     if prefix is None:
         prefix = os.path.basename(path) + "."
+    if mode is None:
+        mode = usual_mode(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     try:
-        if mode is not None:
+        if hasattr(os, "fchmod"):               # POSIX; Windows has only the read-only bit
             os.fchmod(fd, mode)
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as f:
             write(f)
@@ -46,6 +51,20 @@ def replace_atomically(path, write, *, binary=True, prefix=None, mode=None):
         except FileNotFoundError:
             pass
         raise
+
+
+def usual_mode(path):
+    """Permission bits for writing `path`: an existing regular file's own, else 0666 & ~umask."""
+    import stat
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except OSError:
+        pass
+    mask = os.umask(0o022)          # the only way to read it; set back at once
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 class TargetBusy(OSError):

@@ -79,12 +79,6 @@ def _venv_hint():
     return ""
 
 
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 _chinese_font = None    # a CJK font family while drawing with --lang zh (use_language), else None
 
 
@@ -134,8 +128,7 @@ def _save(fig, path, dpi, palette=None):
     info = PngInfo()
     info.add_text("Software", MARK)        # constant: the bytes still depend on the run alone
     image.save(buf, format="PNG", optimize=True, pnginfo=info)
-    # mkstemp's 0600 would hide the picture from others
-    replace_atomically(path, lambda f: f.write(buf.getvalue()), mode=0o666 & ~_umask())
+    replace_atomically(path, lambda f: f.write(buf.getvalue()))     # umask's bits, not mkstemp's 0600
     return path
 
 

@@ -338,3 +338,24 @@ def test_a_results_folder_that_vanishes_mid_run_is_a_warning_not_a_stop(mnist, c
     code, out, err = run(["--epochs", "3", "--save", path, "--results", res] + QUICK, capsys)
     assert code == 0 and f"could not write --results {res}" in err and err.count("\n") == 1, err
     assert ckpt_mod.load(path).epoch == 3 and "epoch  3/3" in out
+
+
+# --- written files get the permissions an ordinary write gives (a review) -------------------
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_checkpoints_and_results_get_the_umasks_bits_not_mkstemps_0600(mnist, capsys, tmp_path):
+    """mkstemp makes 0600 files: a checkpoint renamed from one would be hidden from everyone
+    else who can read the folder. New files get 0666 & ~umask; a replaced file keeps its bits."""
+    old = os.umask(0o022)
+    try:
+        save, results = tmp_path / "a.npz", tmp_path / "a.json"
+        code, out, err = run(["--epochs", "1", *QUICK, "--save", str(save), "--results", str(results)], capsys)
+        assert code == 0, err
+        assert oct(os.stat(save).st_mode & 0o777) == oct(0o644)
+        assert oct(os.stat(results).st_mode & 0o777) == oct(0o644)
+        os.chmod(save, 0o640)
+        code, out, err = run(["--resume", str(save), "--epochs", "2", "--no-progress"], capsys)
+        assert code == 0, err
+        assert oct(os.stat(save).st_mode & 0o777) == oct(0o640)
+    finally:
+        os.umask(old)
