@@ -54,11 +54,8 @@ def main(argv=None):
         print("error: not enough memory to evaluate this network", file=sys.stderr)
         return 1
     except BrokenPipeError:         # `… | head -3`: the reader has all it wanted
-        import os
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+        from .streams import point_at_devnull
+        point_at_devnull(sys.stdout)
         return 0
 
 

@@ -567,10 +567,8 @@ def main(argv=None):
             pass
         return 130
     except BrokenPipeError:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+        from .streams import point_at_devnull
+        point_at_devnull(sys.stdout)
         return 1
 
 

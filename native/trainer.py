@@ -26,6 +26,7 @@ import numpy as np
 from . import checkpoint as ckpt_mod
 from .checkpoint import Checkpoint, CheckpointError
 from .atomic import TargetBusy, TargetLock, replace_atomically
+from .streams import point_at_devnull
 
 CHAPTER = dict(sizes=[784, 64, 32, 10], epochs=10, batch_size=64, lr=0.1, decay=0.95, seed=0,
                dtype="float32", dataset="mnist")
@@ -450,12 +451,7 @@ class Output:
                 stream.flush()
         except (BrokenPipeError, ValueError):       # ValueError: the stream was closed
             self.closed.add(id(stream))
-            try:    # so that the interpreter's own flush at exit finds nothing to write
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, stream.fileno())
-                os.close(devnull)
-            except (OSError, ValueError, AttributeError):
-                pass
+            point_at_devnull(stream)
 
 
 @contextlib.contextmanager
