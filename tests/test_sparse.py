@@ -130,11 +130,11 @@ def test_any_column_split_gives_the_same_bits(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_the_update_of_a_large_batch_has_the_bits_of_one_row_at_a_time(dtype):
-    """W += XᵀD regroups the batch's pixels (64 rows and a window of 512 pixels at a
-    time, as a bit mask of rows per pixel: sparse_impl.inc) and keeps two of W's rows in
-    registers at a time; each weight must still add the batch rows in order, exactly as
+    """W += XᵀD regroups the batch's pixels (64 rows and a window of 1,024 pixels at a
+    time, as 64 bytes of row values per pixel: sparse_impl.inc) and keeps two of W's rows
+    in registers at a time; each weight must still add the batch rows in order, exactly as
     150 one-row calls do. Images of 9,000 pixels: the 150 rows are regrouped as
-    64 + 64 + 22, in 18 windows; the full image's pixels span all of them."""
+    64 + 64 + 22, in 9 windows; the full image's pixels span all of them."""
     rng = np.random.default_rng(11)
     img = digit_like(rng, 40, d=9000)
     img[5] = rng.integers(1, 256, 9000)
@@ -185,6 +185,24 @@ def test_sparse_prediction_equals_dense_prediction(dtype):
     np.testing.assert_array_equal(eng.predict(SparseImages(images)), dense)
     acts, _ = native.forward((images / 255.0).astype(dtype), W, B)
     np.testing.assert_array_equal(dense, acts[-1].argmax(axis=1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_epoch_that_keeps_the_regrouping_has_the_bits_of_one_that_regroups(dtype, threads):
+    """With batches of at most 64 rows the epoch's X·W₀ also writes the batch's pixels by
+    pixel, and W₀'s update reads them instead of regrouping the batch itself
+    (train_impl.inc). An engine of batch size 100 never does: fed the same 64-row batches
+    one call each, it must end with the same bits."""
+    images, labels, W, B = problem(dtype, n=320, sizes=(784, 64, 32, 10))
+    sp = SparseImages(images)
+    order = np.random.default_rng(3).permutation(320)
+    W2, B2 = [w.copy() for w in W], [b.copy() for b in B]
+    Engine(W, B, batch_size=64, threads=threads).train_epoch(sp, labels, order, 0.1)
+    one_at_a_time = Engine(W2, B2, batch_size=100, threads=threads)
+    for start in range(0, 320, 64):
+        one_at_a_time.train_epoch(sp, labels, order[start:start + 64], 0.1)
+    assert b"".join(a.tobytes() for a in W + B) == b"".join(a.tobytes() for a in W2 + B2)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

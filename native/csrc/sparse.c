@@ -147,6 +147,20 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
     {                                                                                           \
         SP_CALL(sp_mm_t_acc, TS_, M, N, k_lo, k_hi, rs, col, pix, idx, scale, D, ldd, W, ldw); \
     }                                                                                           \
+    void bp_sparse_matmul_keep_nocheck_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *rs, \
+                                             const uint16_t *col, const uint8_t *pix,          \
+                                             const int64_t *idx, T_ scale, const T_ *W,        \
+                                             int64_t ldw, const T_ *bias, T_ *C, int64_t ldc,  \
+                                             uint8_t *keep)                                    \
+    {                                                                                           \
+        SP_CALL(sp_mm_keep, TS_, M, N, K, rs, col, pix, idx, scale, W, ldw, bias, C, ldc, keep); \
+    }                                                                                           \
+    void bp_sparse_matmul_t_acc_kept_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo,          \
+                                                   int64_t k_hi, uint8_t *keep, T_ scale,       \
+                                                   const T_ *D, int64_t ldd, T_ *W, int64_t ldw) \
+    {                                                                                           \
+        SP_CALL(sp_mm_t_acc_kept, TS_, M, N, k_lo, k_hi, keep, scale, D, ldd, W, ldw);          \
+    }                                                                                           \
     int bp_sparse_matmul_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start,       \
                                const uint16_t *col, const uint8_t *pix, int64_t nnz,            \
                                int checked, int64_t n_images,                                   \

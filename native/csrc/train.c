@@ -16,6 +16,7 @@
    Prediction simply splits the rows. */
 #include <stdint.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include "kernels.h"
 #include "sparse.h"
 #include "train.h"
@@ -30,7 +31,15 @@
     void bp_sparse_matmul_t_acc_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo, int64_t k_hi, \
                                               const int64_t *rs, const uint16_t *col,          \
                                               const uint8_t *pix, const int64_t *idx, T_ scale, \
-                                              const T_ *D, int64_t ldd, T_ *W, int64_t ldw);
+                                              const T_ *D, int64_t ldd, T_ *W, int64_t ldw);  \
+    void bp_sparse_matmul_keep_nocheck_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *rs, \
+                                             const uint16_t *col, const uint8_t *pix,          \
+                                             const int64_t *idx, T_ scale, const T_ *W,        \
+                                             int64_t ldw, const T_ *bias, T_ *C, int64_t ldc,  \
+                                             uint8_t *keep);                                   \
+    void bp_sparse_matmul_t_acc_kept_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo,          \
+                                                   int64_t k_hi, uint8_t *keep, T_ scale,       \
+                                                   const T_ *D, int64_t ldd, T_ *W, int64_t ldw);
 BP_SPARSE_NOCHECK(f32, float)
 BP_SPARSE_NOCHECK(f64, double)
 
