@@ -189,12 +189,13 @@ def test_sparse_prediction_equals_dense_prediction(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("threads", [1, 2])
-def test_an_epoch_that_keeps_the_regrouping_has_the_bits_of_one_that_regroups(dtype, threads):
+@pytest.mark.parametrize("sizes", [(784, 64, 32, 10), (784, 200, 10)])
+def test_an_epoch_that_keeps_the_regrouping_has_the_bits_of_one_that_regroups(dtype, threads, sizes):
     """With batches of at most 64 rows the epoch's X·W₀ also writes the batch's pixels by
     pixel, and W₀'s update reads them instead of regrouping the batch itself
     (train_impl.inc). An engine of batch size 100 never does: fed the same 64-row batches
     one call each, it must end with the same bits."""
-    images, labels, W, B = problem(dtype, n=320, sizes=(784, 64, 32, 10))
+    images, labels, W, B = problem(dtype, n=320, sizes=sizes)
     sp = SparseImages(images)
     order = np.random.default_rng(3).permutation(320)
     W2, B2 = [w.copy() for w in W], [b.copy() for b in B]

@@ -156,7 +156,7 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
         SP_CALL(sp_mm_keep, TS_, M, N, K, rs, col, pix, idx, scale, W, ldw, bias, C, ldc, keep); \
     }                                                                                           \
     void bp_sparse_matmul_t_acc_kept_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo,          \
-                                                   int64_t k_hi, uint8_t *keep, T_ scale,       \
+                                                   int64_t k_hi, const uint8_t *keep, T_ scale,       \
                                                    const T_ *D, int64_t ldd, T_ *W, int64_t ldw) \
     {                                                                                           \
         SP_CALL(sp_mm_t_acc_kept, TS_, M, N, k_lo, k_hi, keep, scale, D, ldd, W, ldw);          \

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include "kernels.h"
 #include "sparse.h"
 #include "train.h"
@@ -38,7 +39,7 @@
                                              int64_t ldw, const T_ *bias, T_ *C, int64_t ldc,  \
                                              uint8_t *keep);                                   \
     void bp_sparse_matmul_t_acc_kept_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo,          \
-                                                   int64_t k_hi, uint8_t *keep, T_ scale,       \
+                                                   int64_t k_hi, const uint8_t *keep, T_ scale,       \
                                                    const T_ *D, int64_t ldd, T_ *W, int64_t ldw);
 BP_SPARSE_NOCHECK(f32, float)
 BP_SPARSE_NOCHECK(f64, double)
