@@ -582,6 +582,8 @@ def train(args, argv, s, resumed, start_epoch, save, say):
     limit = s["limit"]
     train_x, train_y = ds.train_images[:limit], ds.train_labels[:limit]
     test_x, test_y = ds.test_images[:limit], ds.test_labels[:limit]
+    ds_name = ds.name
+    del ds      # its images live on as train_x and test_x, until their sparse sets replace them
 
     if resumed is not None:
         weights, biases = resumed.weights, resumed.biases
@@ -606,8 +608,13 @@ def train(args, argv, s, resumed, start_epoch, save, say):
         s["first_layer"] = "sparse" if sparse else "dense"
         engine_desc = (f"native {s['dtype']}, {simd_path()}, {threads} thread{'s' * (threads > 1)}, "
                        f"{s['first_layer']} first layer")
-    train_x = runner.prepare(train_x, sparse)       # once per run: the epochs read them in place
+    # The run's peak memory: the uint8 images go as soon as their sparse sets are built (the
+    # test set first), and the loss before training, which reads the dense images, comes first.
     test_pieces = runner.prepare_test(test_x, test_y, sparse)
+    del test_x
+    if not start_epoch:
+        loss0, n0 = initial_loss(weights, biases, train_x, train_y)
+    train_x = runner.prepare(train_x, sparse)       # once per run: the epochs read them in place
     config = {k: s[k] for k in ("sizes", "epochs", "batch_size", "decay", "seed", "dtype", "dataset",
                                 "first_layer", "limit", "engine")}
     config["lr0"] = resumed.config.get("lr0", s["lr"]) if resumed is not None else s["lr"]
@@ -617,7 +624,7 @@ def train(args, argv, s, resumed, start_epoch, save, say):
                                                   resumed.epoch - len(resumed.history["epoch_batches"]))
                                if resumed is not None else 0)
 
-    print(f"{ds.name}: {len(train_y):,} training / {len(test_y):,} test samples; "
+    print(f"{ds_name}: {len(train_y):,} training / {len(test_y):,} test samples; "
           f"network {'→'.join(map(str, s['sizes']))}; {engine_desc}; batch {s['batch_size']}, "
           f"lr {lr:g}, decay {s['decay']:g}, seed {s['seed']}", flush=True)
     if start_epoch:
@@ -625,7 +632,6 @@ def train(args, argv, s, resumed, start_epoch, save, say):
             + (f"; saving into {save}" if save != args.resume else ""))
         loss0 = math.log(s["sizes"][-1])
     else:
-        loss0, n0 = initial_loss(weights, biases, ds.train_images[:limit], train_y)
         say(f"loss before training: {loss0:.4f} (mean cross-entropy on {n0:,} training samples; "
             f"ln 10 = {math.log(10):.4f} is a uniform guess). Each epoch's loss below is the mean "
             f"of its mini-batch losses.")
