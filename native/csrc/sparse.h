@@ -8,7 +8,9 @@
    per dataset (two calls: count, then fill) and costs 3 bytes a nonzero pixel
    (27 MB for MNIST's 60,000 training images, against 47 MB dense).
    A batch X is rows of a set: X[i, :] = image idx[i] (or i when idx == NULL),
-   times scale. nnz is the length of col and pix. Every function that reads a set
+   times scale (a pixel value of 0 in a set made by hand counts as no pixel in the update
+   W += X^T D, as it would add 0; bp_sparse_fill never stores one). nnz is the length of col
+   and pix. Every function that reads a set
    first checks it with bp_sparse_valid, so a damaged one is refused, never read
    out of bounds — unless `checked` is 1: the caller promises the set passed
    bp_sparse_valid when it was built and that nothing can write it since (Python's
