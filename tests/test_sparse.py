@@ -16,8 +16,9 @@ from native.kernels import SparseImages, ffi, lib
 DTYPES = [np.float64, np.float32]
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
 # 1..200 columns: every block width of every SIMD path (1, 2, 4, 8 vectors of 2 to 16
-# lanes), with and without a scalar tail.
-WIDTHS = [1, 3, 4, 8, 16, 21, 32, 48, 64, 100, 131, 200]
+# lanes), with and without a scalar tail; 400: a W₀ of more than 1 MB, whose update
+# prefetches its rows (sparse_impl.inc, SP_PF_BYTES).
+WIDTHS = [1, 3, 4, 8, 16, 21, 32, 48, 64, 100, 131, 200, 400]
 
 
 def digit_like(rng, n, d=784, density=0.2):
@@ -204,6 +205,48 @@ def test_an_epoch_that_keeps_the_regrouping_has_the_bits_of_one_that_regroups(dt
     for start in range(0, 320, 64):
         one_at_a_time.train_epoch(sp, labels, order[start:start + 64], 0.1)
     assert b"".join(a.tobytes() for a in W + B) == b"".join(a.tobytes() for a in W2 + B2)
+
+
+def kernels_one_by_one(sp, labels, order, lr, W, B, batch):
+    """One epoch of train_impl.inc written out with the public kernels, batch by batch."""
+    dt, L, scale = W[0].dtype.type, len(W), 1.0 / 255.0
+    for start in range(0, len(order), batch):
+        rows = order[start:start + batch]
+        a = [None, kern.sparse_matmul(sp, W[0], idx=rows, scale=scale, bias=B[0])]
+        for l in range(1, L):
+            kern.relu(a[l], out=a[l])
+            a.append(kern.matmul(a[l], W[l], bias=B[l]))
+        d = [None] * L
+        d[L - 1] = kern.softmax_xent_delta(a[L], labels[rows])[1] * dt(-lr)
+        for l in range(L - 1, 0, -1):
+            d[l - 1] = kern.relu_backward(kern.matmul(d[l], W[l], trans_b=True), a[l])
+        kern.sparse_matmul_t_acc(sp, d[0], W[0], idx=rows, scale=scale)
+        for l in range(L):
+            if l:
+                kern.matmul(a[l], d[l], out=W[l], trans_a=True, accumulate=True)
+            for r in range(len(rows)):
+                B[l] += d[l][r]
+
+
+@pytest.mark.parametrize("dtype,sizes", [
+    (np.float32, (784, 64, 10)), (np.float32, (784, 256, 32, 10)), (np.float32, (784, 1024, 10)),
+    (np.float64, (784, 64, 10)), (np.float64, (784, 128, 10)), (np.float64, (784, 512, 10))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_sparse_epoch_has_the_bits_of_its_kernels_called_one_by_one(dtype, sizes, threads):
+    """The epoch loop in C ends with the bits of the public kernels called batch by batch.
+    The widths cover W₀ rows of 256 bytes and of 1, 2 and 4 KB: where rows are a multiple
+    of 512 bytes apart the epoch works on a copy of W₀ with wider rows (train.c,
+    sparse_w0_ld) and copies it back; beyond 1 MB, W₀'s update prefetches its rows
+    (sparse_impl.inc)."""
+    images, labels, W, B = problem(dtype, n=200, sizes=sizes)
+    sp = SparseImages(images)
+    order = np.random.default_rng(4).permutation(200)[:150]
+    W2, B2 = [w.copy() for w in W], [b.copy() for b in B]
+    Engine(W, B, batch_size=32, threads=threads).train_epoch(sp, labels, order, 0.1)
+    kernels_one_by_one(sp, labels, order, 0.1, W2, B2, 32)
+    for name, a, b in zip([f"W{l}" for l in range(len(W))] + [f"b{l}" for l in range(len(B))],
+                          W + B, W2 + B2):
+        assert a.tobytes() == b.tobytes(), name
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

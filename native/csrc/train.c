@@ -131,6 +131,17 @@ int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t b
     return total;
 }
 
+/* The row stride, in elements, of the sparse epoch's working copy of W₀ (n1 columns of
+   elem bytes): rows a multiple of 512 bytes apart (1,024 floats: 4 KB) put the rows of
+   one of X·W₀'s tiles (sparse_impl.inc) in a few of L1's and L2's sets, where they evict
+   each other — a 784->1024 layer's X·W₀ took 1.3x as long. 64 bytes more spreads them
+   over every set. Other strides are kept (a 64-wide W₀'s tile is contiguous). */
+static int64_t sparse_w0_ld(int64_t n1, int64_t elem)
+{
+    const int64_t bytes = n1 * elem;
+    return bytes > 512 && bytes % 512 == 0 ? n1 + 64 / elem : n1;
+}
+
 /* Even split of [0, n) into nt parts; part t is [*lo, *hi). */
 static void split(int64_t n, int t, int nt, int64_t *lo, int64_t *hi)
 {
