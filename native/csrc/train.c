@@ -40,7 +40,12 @@
                                              uint8_t *keep);                                   \
     void bp_sparse_matmul_t_acc_kept_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo,          \
                                                    int64_t k_hi, const uint8_t *keep, T_ scale,       \
-                                                   const T_ *D, int64_t ldd, T_ *W, int64_t ldw);
+                                                   const T_ *D, int64_t ldd, T_ *W, int64_t ldw); \
+    void bp_sparse_t_acc_kept_then_matmul_keep_nocheck_##TS_(                                   \
+        int64_t M_old, int64_t N, int64_t K, const uint8_t *keep_old, T_ scale, const T_ *D,     \
+        int64_t ldd, T_ *W, int64_t ldw, int64_t M, const int64_t *rs, const uint16_t *col,      \
+        const uint8_t *pix, const int64_t *idx, const T_ *bias, T_ *C, int64_t ldc,              \
+        uint8_t *keep_new);
 BP_SPARSE_NOCHECK(f32, float)
 BP_SPARSE_NOCHECK(f64, double)
 
@@ -55,6 +60,8 @@ BP_SPARSE_NOCHECK(f64, double)
 #define BP_BARRIER()
 #endif
 
+/* The most pixels the epoch's fused pass takes (sparse_impl.inc's SP_KW: one window). */
+#define BP_FUSE_MAX_K 1024
 #define BP_MAX_LAYERS 64
 #define BP_MAX_THREADS 256
 

@@ -159,6 +159,17 @@ int main(int argc, char **argv)
                n_fail == before ? "every check passed" : "failures above");
         ++tested;
     }
+    /* the AVX-512 path's products of a C one vector wide with a long K against the AVX2 path's */
+    const struct bp_path *p512 = NULL, *p2 = NULL;
+    for (int i = 0; bp_runnable_path(i); ++i) {
+        if (strcmp(bp_runnable_path(i)->name, "avx512") == 0) p512 = bp_runnable_path(i);
+        if (strcmp(bp_runnable_path(i)->name, "avx2-fma") == 0) p2 = bp_runnable_path(i);
+    }
+    if (p512 && p2 && !only) {
+        cur_path = "avx512/avx2-fma";
+        check_gemm_same_bits_f32(p512, p2);
+        check_gemm_same_bits_f64(p512, p2);
+    }
     if (only && !tested) {
         printf("not ok - path %s: not runnable on this CPU/build\n", only);
         ++n_fail;
