@@ -111,4 +111,5 @@ def _main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pure import checks
+    checks.exit_with(main)

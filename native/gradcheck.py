@@ -250,4 +250,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(checks.run_command(main))
+    checks.exit_with(checks.run_command, main)

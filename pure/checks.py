@@ -12,6 +12,7 @@ argument, what was expected and what came, e.g.::
 
 import argparse
 import math
+import signal
 import sys
 
 _NUMBER_TYPES = (int, float)
@@ -199,6 +200,18 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def exit_with(main, *args):
+    """``sys.exit(main(*args))`` for a command's ``if __name__ == "__main__"`` block, ignoring
+    Ctrl-C once ``main`` is over (returned, raised or exited): Python's shutdown puts Ctrl-C
+    back to the system default, and one pressed then would end the process by the signal,
+    after the command's last line, with no word and no exit status of its own."""
+    try:
+        rc = main(*args)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(rc)
 
 
 def run_command(main, argv=None):

@@ -113,4 +113,5 @@ def _exercise2(args, init_network, mnist_files, Progress, time):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from pure import checks
+    checks.exit_with(main)

@@ -115,6 +115,5 @@ def random_problem(sizes, samples, seed=0):
 
 
 if __name__ == "__main__":
-    import sys
     from pure import checks
-    sys.exit(checks.run_command(main))
+    checks.exit_with(checks.run_command, main)

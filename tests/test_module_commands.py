@@ -54,3 +54,24 @@ def test_backward_comments_number_layers_like_the_chapter(module_name):
     assert "layer k = i + 1" in comments
     assert "∂L/∂Wₖ = Aₖ₋₁ᵀ @ δₖ" in comments and "ReLU'(Zₖ₋₁)" in comments
     assert not re.search(r"[WAZbδ]ᵢ", comments), comments      # no 0-based index as a layer number
+
+
+COMMANDS = ["native.train", "native.evaluate", "native.plot", "native.gradcheck", "native.data",
+            "native.playground", "pure.examples", "pure.exercise2", "pure.gradcheck"]
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_a_command_ignores_ctrl_c_once_it_is_over(module):
+    """Python's shutdown puts Ctrl-C back to the system default: one pressed after a command's
+    last line would end the process by the signal, with no word and no exit status of its own
+    (seen as a rare silent exit -2 of `python -m native.train`). Every command's main block
+    ignores Ctrl-C once main is over, however it ends — here by --help, which argparse ends
+    with SystemExit inside main (pure.checks.exit_with; native.train its own try/finally)."""
+    probe = (f"import runpy, signal, sys\nsys.argv = [{module!r}, '--help']\ncode = 'returned'\n"
+             f"try:\n    runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+             "except SystemExit as e:\n    code = e.code\n"
+             "print('ignored' if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else 'default', code)\n")
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONIOENCODING="utf-8")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            encoding="utf-8", env=env, cwd=ROOT, timeout=120)
+    assert result.stdout.splitlines()[-1] == "ignored 0", (result.stdout[-500:], result.stderr[-500:])

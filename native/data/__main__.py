@@ -113,4 +113,5 @@ def _run(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pure import checks
+    checks.exit_with(main)
