@@ -97,6 +97,9 @@ C_ONLY = {
         "calls the C kernel through pointers into the middle of arrays",
     "tests/test_sparse.py::test_the_update_of_a_large_batch_has_the_bits_of_one_row_at_a_time":
         "the C kernel's regrouping by pixel; NumPy's BLAS sums a batch in its own order",
+    "tests/test_sparse.py::test_a_sparse_epoch_has_the_bits_of_its_kernels_called_one_by_one":
+        "the C epoch loop's copy of W₀ and its fused update + next forward; the NumPy backend's "
+        "epoch multiplies each batch densely (the epoch-equals-dense test covers it)",
     "tests/test_startup.py::test_a_training_run_leaves_numpys_blas_threads_asleep":
         "on the NumPy backend NumPy's BLAS is what trains (the commands give it one thread: "
         "tests/test_numpy_backend.py)",
