@@ -220,7 +220,7 @@ BP_AVX2 void bp_gemm_f64_avx2(int64_t M, int64_t N, int64_t K, const double *A, 
 }
 
 const struct bp_path bp_path_avx2 = {
-    "avx2-fma", BP_LEVEL_AVX2,
+    "avx2-fma", BP_LEVEL_AVX2, 1,
     BP_PATH_INIT(f32, bp_gemm_f32_avx2, avx2, avx2),
     BP_PATH_INIT(f64, bp_gemm_f64_avx2, avx2, avx2),
 };

@@ -479,7 +479,7 @@ BP_GEMM512_ENTRY(f32, float, 16, 16)
 BP_GEMM512_ENTRY(f64, double, 8, 8)
 
 const struct bp_path bp_path_avx512 = {
-    "avx512", BP_LEVEL_AVX512,
+    "avx512", BP_LEVEL_AVX512, 1,
     BP_PATH_INIT(f32, bp_gemm_f32_avx512, avx2, avx512),
     BP_PATH_INIT(f64, bp_gemm_f64_avx512, avx2, avx512),
 };

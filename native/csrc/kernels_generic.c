@@ -188,7 +188,7 @@ BP_GEMM(, gemm_generic_f64, ukernel_generic_f64, double, BP_GEN_MR, BP_GEN_NR_F6
         pack_bt_generic_f64)
 
 const struct bp_path bp_path_generic = {
-    "generic", BP_LEVEL_GENERIC,
+    "generic", BP_LEVEL_GENERIC, 0,   /* the byte stores cost X·W more than they save (1.02x) */
     BP_PATH_INIT(f32, gemm_generic_f32, generic, generic),
     BP_PATH_INIT(f64, gemm_generic_f64, generic, generic),
 };

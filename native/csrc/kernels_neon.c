@@ -142,7 +142,7 @@ BP_GEMM(, gemm_neon_f32, ukernel_neon_f32, float, MR_NEON, NR_NEON_F32, NC_NEON_
 BP_GEMM(, gemm_neon_f64, ukernel_neon_f64, double, MR_NEON, NR_NEON_F64, NC_NEON_F64, pack_bt_neon_f64)
 
 const struct bp_path bp_path_neon = {
-    "neon", BP_LEVEL_NEON,
+    "neon", BP_LEVEL_NEON, 0,         /* unmeasured: the path that needs no proof */
     BP_PATH_INIT(f32, gemm_neon_f32, neon, neon),
     BP_PATH_INIT(f64, gemm_neon_f64, neon, neon),
 };

@@ -21,6 +21,7 @@
 #include "kernels.h"
 #include "sparse.h"
 #include "train.h"
+#include "kernels_paths.inc"
 
 /* sparse.c's unchecked entry points (not part of the cffi interface): the epoch
    checks its sparse image set once with bp_sparse_valid, not at every batch. */
