@@ -229,7 +229,8 @@ def kernels_one_by_one(sp, labels, order, lr, W, B, batch):
 
 
 @pytest.mark.parametrize("dtype,sizes", [
-    (np.float32, (784, 64, 10)), (np.float32, (784, 256, 32, 10)), (np.float32, (784, 1024, 10)),
+    (np.float32, (784, 10)), (np.float32, (784, 64, 10)), (np.float32, (784, 256, 32, 10)),
+    (np.float32, (784, 1024, 10)),
     (np.float64, (784, 64, 10)), (np.float64, (784, 128, 10)), (np.float64, (784, 512, 10))])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_sparse_epoch_has_the_bits_of_its_kernels_called_one_by_one(dtype, sizes, threads):
