@@ -463,7 +463,7 @@ BP_SMALL_NT512(gemm_small_nt512_f64, double, 8, bp_pack_bt_f64_avx2, gemm_nopack
         else if (csb == 1 && csa == 1 && N <= W512_)                                            \
             /* K > KC, C one vector wide (a wide layer into the 10 classes): the small-    \
                product kernel on each block of KC, as the blocked driver adds them — the   \
-               same chain, without packing B or A (measured 2x faster on 32x1024 @ 1024x10) */ \
+               same chain, without packing (32x1024 @ 1024x10: 2.3x faster alone, 1.6x in the epoch) */ \
             for (int64_t pc = 0; pc < K; pc += BP_KC)                                           \
                 gemm_nopack512_##TS_(M, N, K - pc < BP_KC ? K - pc : BP_KC, A + pc, rsa, 1,     \
                                      B + pc * rsb, rsb, pc ? NULL : bias, C, ldc,               \
