@@ -230,15 +230,17 @@ def kernels_one_by_one(sp, labels, order, lr, W, B, batch):
 
 @pytest.mark.parametrize("dtype,sizes", [
     (np.float32, (784, 10)), (np.float32, (784, 64, 10)), (np.float32, (784, 256, 32, 10)),
-    (np.float32, (784, 1024, 10)),
-    (np.float64, (784, 64, 10)), (np.float64, (784, 128, 10)), (np.float64, (784, 512, 10))])
+    (np.float32, (784, 300, 10)), (np.float32, (784, 1024, 10)),
+    (np.float64, (784, 64, 10)), (np.float64, (784, 100, 10)), (np.float64, (784, 128, 10)),
+    (np.float64, (784, 512, 10))])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_sparse_epoch_has_the_bits_of_its_kernels_called_one_by_one(dtype, sizes, threads):
     """The epoch loop in C ends with the bits of the public kernels called batch by batch.
-    The widths cover W₀ rows of 256 bytes and of 1, 2 and 4 KB: where rows are a multiple
-    of 512 bytes apart the epoch works on a copy of W₀ with wider rows (train.c,
-    sparse_w0_ld) and copies it back; beyond 1 MB, W₀'s update prefetches its rows
-    (sparse_impl.inc)."""
+    The widths cover W₀ rows of 40 and 256 bytes (kept), 800 and 1,200 bytes (not whole
+    cache lines) and 1, 2 and 4 KB (multiples of 512 bytes): rows wider than 512 bytes are
+    worked on in a copy of W₀ whose rows are an odd number of cache lines apart (train.c,
+    sparse_w0_ld), copied back at the end; beyond 1 MB, W₀'s update prefetches its rows and,
+    on one thread, runs fused with the next batch's X·W₀ (sparse_impl.inc)."""
     images, labels, W, B = problem(dtype, n=200, sizes=sizes)
     sp = SparseImages(images)
     order = np.random.default_rng(4).permutation(200)[:150]

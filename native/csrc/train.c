@@ -140,14 +140,21 @@ int64_t bp_train_workspace_len(int64_t n_layers, const int64_t *sizes, int64_t b
 }
 
 /* The row stride, in elements, of the sparse epoch's working copy of W₀ (n1 columns of
-   elem bytes): rows a multiple of 512 bytes apart (1,024 floats: 4 KB) put the rows of
-   one of X·W₀'s tiles (sparse_impl.inc) in a few of L1's and L2's sets, where they evict
-   each other — a 784->1024 layer's X·W₀ took 1.3x as long. 64 bytes more spreads them
-   over every set. Other strides are kept (a 64-wide W₀'s tile is contiguous). */
+   elem bytes), for rows wider than one of X·W₀'s column blocks (512 bytes): rows a
+   multiple of 512 bytes apart (1,024 floats: 4 KB) put the rows of one of X·W₀'s tiles
+   (sparse_impl.inc) in a few of L1's and L2's sets, where they evict each other — a
+   784->1024 layer's X·W₀ took 1.3x as long — and rows that are not a multiple of 64 bytes
+   (1,000 floats) start inside a cache line, so every vector load of half of them reads two
+   lines. The copy's rows are an odd number of cache lines apart: whole lines, spread over
+   every set. A narrower W₀ keeps its stride (its tile is contiguous). */
 static int64_t sparse_w0_ld(int64_t n1, int64_t elem)
 {
     const int64_t bytes = n1 * elem;
-    return bytes > 512 && bytes % 512 == 0 ? n1 + 64 / elem : n1;
+    if (bytes <= 512)
+        return n1;
+    int64_t lines = (bytes + 63) / 64;
+    lines += !(lines & 1);
+    return lines * 64 / elem;
 }
 
 /* Even split of [0, n) into nt parts; part t is [*lo, *hi). */
