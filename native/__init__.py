@@ -15,36 +15,31 @@ if sys.argv[:1] == ["-m"]:      # `python -m native.…` is starting (see the no
     one_blas_thread_for_commands()
 
 # Ctrl-C while `python -m native.…` starts (importing NumPy can take a second): one line,
-# not a traceback. NumPy turns a KeyboardInterrupt during its import into an ImportError,
-# so the interrupt is held until the imports are done. (argv[0] is "-m" only while -m
-# looks for the module: an `import native` in a program is left alone.)
-_held, _previous = [], None
-if sys.argv[:1] == ["-m"]:
-    import signal as _signal
-    try:
-        _previous = _signal.signal(_signal.SIGINT, lambda *_: _held.append(1))
-    except ValueError:          # not the main thread
-        pass
+# not a traceback. NumPy turns a KeyboardInterrupt during its import into an ImportError, and
+# after this package come the command module's own imports: the interrupt is held from here
+# until the command's main block runs inside its try (pure.checks.exit_with releases it).
+# (argv[0] is "-m" only while -m looks for the module: an `import native` in a program is
+# left alone.)
+_starting = sys.argv[:1] == ["-m"]
+if _starting:
+    from pure import checks as _checks
+    _checks.hold_ctrl_c()
 try:
     from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401
                           numerical_gradient, sgd_update, train)
 except KernelBuildError as e:
     # `python -m native.…` with a C build that cannot serve: the fix in one line, no traceback.
-    if sys.argv[:1] == ["-m"]:
+    if _starting:
         sys.stderr.write(f"error: {e}\n")
         raise SystemExit(1) from None
     raise
 except KeyboardInterrupt:
-    if sys.argv[:1] == ["-m"]:
-        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-        _previous = None
+    if _starting:
+        _checks.hold_ctrl_c()       # (held already; a second one may not cut the exit short)
         sys.stderr.write("\ninterrupted while starting; nothing was done\n")
         raise SystemExit(130) from None
     raise
-finally:
-    if _previous is not None:       # after a Ctrl-C, a second one may not cut the exit short
-        _signal.signal(_signal.SIGINT, _signal.SIG_IGN if _held else _previous)
-if _held:
+if _starting and _checks.ctrl_c_held():
     sys.stderr.write("\ninterrupted while starting; nothing was done\n")
     raise SystemExit(130)
 

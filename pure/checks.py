@@ -202,13 +202,68 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def exit_with(main, *args):
-    """``sys.exit(main(*args))`` for a command's ``if __name__ == "__main__"`` block, ignoring
-    Ctrl-C once ``main`` is over (returned, raised or exited): Python's shutdown puts Ctrl-C
-    back to the system default, and one pressed then would end the process by the signal,
-    after the command's last line, with no word and no exit status of its own."""
+# Ctrl-C while `python -m native.…` starts (importing NumPy can take a second): native/__init__
+# holds it from its first line (hold_ctrl_c) until the command's main block runs inside its own
+# try (exit_with → release_ctrl_c). Putting the handler back any earlier leaves a window — the
+# rest of the package import, the command module's own imports — where a KeyboardInterrupt is
+# raised outside every try: a traceback.
+_hold = None        # (the handler before the hold, the Ctrl-Cs held) while holding
+
+
+def hold_ctrl_c():
+    """Hold Ctrl-C (record it, raise nothing) until release_ctrl_c(); main thread only."""
+    global _hold
+    if _hold is not None:
+        return
+    held = []
     try:
-        rc = main(*args)
+        previous = signal.signal(signal.SIGINT, lambda *_: held.append(1))
+    except ValueError:          # not the main thread: signals are not ours to hold
+        return
+    _hold = (previous, held)
+
+
+def ctrl_c_held():
+    """True once a Ctrl-C came while held."""
+    return _hold is not None and bool(_hold[1])
+
+
+def release_ctrl_c():
+    """End the hold (if any), inside the caller's try: the handler before it is back, and a
+    Ctrl-C that came meanwhile is raised here as KeyboardInterrupt — Ctrl-C then being
+    ignored, so that a second one cannot cut the caller's one line short."""
+    global _hold
+    if _hold is None:
+        return
+    previous, held = _hold
+    signal.signal(signal.SIGINT, signal.SIG_IGN if held else previous)
+    _hold = None
+    if held:                    # also one that came while the line above ran
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+
+def exit_with(main, *args):
+    """``sys.exit(main(*args))`` for a command's ``if __name__ == "__main__"`` block.
+
+    Ctrl-C held while the command started (release_ctrl_c) or raised out of ``main`` is one
+    line and exit status 130, not a traceback. Ctrl-C is ignored once ``main`` is over
+    (returned, raised or exited): Python's shutdown puts it back to the system default, and
+    one pressed then would end the process by the signal, after the command's last line,
+    with no word and no exit status of its own."""
+    try:
+        try:
+            release_ctrl_c()
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            sys.stderr.write("\ninterrupted while starting; nothing was done\n")
+            sys.exit(130)
+        try:
+            rc = main(*args)
+        except KeyboardInterrupt:   # one the command does not handle itself
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            sys.stderr.write("\ninterrupted (Ctrl-C)\n")
+            rc = 130
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(rc)

@@ -3,6 +3,7 @@ backward() numbers layers like the chapter and like pure/network.py (issue 20 po
 import inspect
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -75,3 +76,87 @@ def test_a_command_ignores_ctrl_c_once_it_is_over(module):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             encoding="utf-8", env=env, cwd=ROOT, timeout=120)
     assert result.stdout.splitlines()[-1] == "ignored 0", (result.stdout[-500:], result.stderr[-500:])
+
+
+# Sends SIGINT to its own process at one moment of `python -m …`'s start-up, named by
+# CTRL_C_AT: "load" (runpy opens the command module's file: native/__init__ is done), "exec"
+# (the command module's code starts: its own imports) or "main-block" (its main block calls
+# pure.checks.exit_with). Audit hooks and a profile function see them, whatever the command
+# imports.
+SITECUSTOMIZE = '''
+import os, signal, sys
+_at, _source = os.environ["CTRL_C_AT"], os.environ["CTRL_C_FILE"]
+_stem, _dir = os.path.basename(_source).split(".")[0], os.path.dirname(_source)
+_state = {"sent": False}
+
+
+def _is_the_module(path):
+    path = os.path.abspath(str(path))
+    head, name = os.path.split(path)
+    if os.path.basename(head) == "__pycache__":
+        head = os.path.dirname(head)
+    return head == _dir and name.split(".")[0] == _stem
+
+
+def _hook(event, args):
+    if _state["sent"]:
+        return
+    hit = False
+    if event == "open" and _at == "load":
+        hit = _is_the_module(args[0])
+    elif event == "exec" and getattr(args[0], "co_filename", None) == _source:
+        hit = _at == "exec"
+    if hit:
+        _send()
+
+
+def _send():
+    _state["sent"] = True
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _profile(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == "exit_with" and not _state["sent"]:
+        sys.setprofile(None)
+        _send()
+
+
+sys.addaudithook(_hook)
+if _at == "main-block":
+    sys.setprofile(_profile)
+'''
+
+NATIVE_COMMANDS = [c for c in COMMANDS if c.startswith("native.")]
+
+
+@pytest.mark.parametrize("moment", ["load", "exec", "main-block"])
+@pytest.mark.parametrize("module", NATIVE_COMMANDS)
+def test_a_ctrl_c_while_a_command_starts_is_one_line_and_is_not_lost(module, moment, tmp_path):
+    """`python -m native.X`: after native/__init__ (whose imports hold Ctrl-C) come the lookup
+    of the command module, its own imports and its main block. A Ctrl-C there is one line and
+    exit 130 — not a traceback (a KeyboardInterrupt raised outside every try; seen under
+    emulated arm64 when the package put the default handler back before the command ran) and
+    not lost (the command here is --help: a lost Ctrl-C prints the help and exits 0)."""
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    parts = module.split(".")
+    source = os.path.join(ROOT, *parts, "__main__.py")
+    if not os.path.exists(source):
+        source = os.path.join(ROOT, *parts) + ".py"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]),
+               PYTHONIOENCODING="utf-8", CTRL_C_AT=moment, CTRL_C_FILE=source)
+    result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                            text=True, encoding="utf-8", env=env, cwd=ROOT, timeout=120,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert (result.returncode, result.stdout, result.stderr.strip()) == \
+        (130, "", "interrupted while starting; nothing was done"), result.stderr[-800:]
+
+
+def test_a_ctrl_c_a_command_does_not_handle_itself_is_one_line_and_exit_130():
+    probe = ("import sys\nfrom pure import checks\n"
+             "def main():\n    print('working')\n    raise KeyboardInterrupt\n"
+             "checks.exit_with(main)\n")
+    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONIOENCODING="utf-8")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            encoding="utf-8", env=env, cwd=ROOT, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr.strip()) == \
+        (130, "working\n", "interrupted (Ctrl-C)"), result.stderr[-500:]

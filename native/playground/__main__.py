@@ -67,9 +67,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        from pure import checks
-        checks.exit_with(main)
-    except KeyboardInterrupt:       # Ctrl-C while starting
-        sys.stderr.write("\ninterrupted while starting; nothing was done\n")
-        raise SystemExit(130) from None
+    from pure import checks
+    checks.exit_with(main)
