@@ -20,10 +20,25 @@ if sys.argv[:1] == ["-m"]:      # `python -m native.…` is starting (see the no
 # until the command's main block runs inside its try (pure.checks.exit_with releases it).
 # (argv[0] is "-m" only while -m looks for the module: an `import native` in a program is
 # left alone.)
+class _HoldCtrlC:
+    """A SIGINT handler that counts Ctrl-C instead of raising it (pure.checks.release_ctrl_c)."""
+    holds_ctrl_c = True
+
+    def __init__(self):
+        self.previous, self.held = None, 0
+
+    def __call__(self, *_):
+        self.held += 1
+
+
 _starting = sys.argv[:1] == ["-m"]
+_hold = _HoldCtrlC()
 if _starting:
-    from pure import checks as _checks
-    _checks.hold_ctrl_c()
+    import signal as _signal
+    try:
+        _hold.previous = _signal.signal(_signal.SIGINT, _hold)
+    except ValueError:          # not the main thread: signals are not ours to hold
+        pass
 try:
     from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401
                           numerical_gradient, sgd_update, train)
@@ -34,12 +49,11 @@ except KernelBuildError as e:
         raise SystemExit(1) from None
     raise
 except KeyboardInterrupt:
-    if _starting:
-        _checks.hold_ctrl_c()       # (held already; a second one may not cut the exit short)
+    if _starting:               # (the hold stays: a second one may not cut this short)
         sys.stderr.write("\ninterrupted while starting; nothing was done\n")
         raise SystemExit(130) from None
     raise
-if _starting and _checks.ctrl_c_held():
+if _hold.held:                  # (the hold stays: a second one may not cut this short)
     sys.stderr.write("\ninterrupted while starting; nothing was done\n")
     raise SystemExit(130)
 

@@ -203,42 +203,21 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 # Ctrl-C while `python -m native.…` starts (importing NumPy can take a second): native/__init__
-# holds it from its first line (hold_ctrl_c) until the command's main block runs inside its own
-# try (exit_with → release_ctrl_c). Putting the handler back any earlier leaves a window — the
-# rest of the package import, the command module's own imports — where a KeyboardInterrupt is
-# raised outside every try: a traceback.
-_hold = None        # (the handler before the hold, the Ctrl-Cs held) while holding
-
-
-def hold_ctrl_c():
-    """Hold Ctrl-C (record it, raise nothing) until release_ctrl_c(); main thread only."""
-    global _hold
-    if _hold is not None:
-        return
-    held = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda *_: held.append(1))
-    except ValueError:          # not the main thread: signals are not ours to hold
-        return
-    _hold = (previous, held)
-
-
-def ctrl_c_held():
-    """True once a Ctrl-C came while held."""
-    return _hold is not None and bool(_hold[1])
-
-
+# installs a SIGINT handler that holds it (records it, raises nothing; its attribute
+# holds_ctrl_c marks it) from its first lines until the command's main block runs inside its
+# own try (exit_with → release_ctrl_c). Putting the handler back any earlier leaves a window —
+# the rest of the package import, the command module's own imports — where a
+# KeyboardInterrupt is raised outside every try: a traceback.
 def release_ctrl_c():
-    """End the hold (if any), inside the caller's try: the handler before it is back, and a
-    Ctrl-C that came meanwhile is raised here as KeyboardInterrupt — Ctrl-C then being
-    ignored, so that a second one cannot cut the caller's one line short."""
-    global _hold
-    if _hold is None:
+    """End such a hold, if one is installed, inside the caller's try: the handler before it
+    (its .previous) is back, and a Ctrl-C that came meanwhile (its .held) is raised here as
+    KeyboardInterrupt — Ctrl-C then being ignored, so that a second one cannot cut the
+    caller's one line short."""
+    hold = signal.getsignal(signal.SIGINT)
+    if not getattr(hold, "holds_ctrl_c", False):
         return
-    previous, held = _hold
-    signal.signal(signal.SIGINT, signal.SIG_IGN if held else previous)
-    _hold = None
-    if held:                    # also one that came while the line above ran
+    signal.signal(signal.SIGINT, signal.SIG_IGN if hold.held else hold.previous)
+    if hold.held:               # also one that came while the line above ran
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise KeyboardInterrupt
 
