@@ -181,8 +181,9 @@ static void split16(int64_t n, int t, int nt, int64_t *lo, int64_t *hi)
 static void prefetch_row(const uint8_t *row, int64_t n)
 {
 #if defined(__GNUC__)
-    for (int64_t off = 0; off < n; off += 64)
-        __builtin_prefetch(row + off, 0, 1);
+    const uintptr_t first = (uintptr_t)row & ~(uintptr_t)63;
+    for (uintptr_t a = first; n > 0 && a < (uintptr_t)row + (uintptr_t)n; a += 64)
+        __builtin_prefetch((const void *)a, 0, 1);
 #else
     (void)row;
     (void)n;
