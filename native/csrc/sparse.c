@@ -151,9 +151,10 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
                                              const uint16_t *col, const uint8_t *pix,          \
                                              const int64_t *idx, T_ scale, const T_ *W,        \
                                              int64_t ldw, const T_ *bias, T_ *C, int64_t ldc,  \
-                                             uint8_t *keep)                                    \
+                                             uint8_t *keep, int relu)                          \
     {                                                                                           \
-        SP_CALL(sp_mm_keep, TS_, M, N, K, rs, col, pix, idx, scale, W, ldw, bias, C, ldc, keep); \
+        SP_CALL(sp_mm_keep, TS_, M, N, K, rs, col, pix, idx, scale, W, ldw, bias, C, ldc, keep,  \
+                relu);                                                                          \
     }                                                                                           \
     void bp_sparse_matmul_t_acc_kept_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo,          \
                                                    int64_t k_hi, const uint8_t *keep, T_ scale,       \
@@ -165,10 +166,10 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
         int64_t M_old, int64_t N, int64_t K, const uint8_t *keep_old, T_ scale, const T_ *D,     \
         int64_t ldd, T_ *W, int64_t ldw, int64_t M, const int64_t *rs, const uint16_t *col,      \
         const uint8_t *pix, const int64_t *idx, const T_ *bias, T_ *C, int64_t ldc,              \
-        uint8_t *keep_new, int rev)                                                              \
+        uint8_t *keep_new, int rev, int relu)                                                    \
     {                                                                                           \
         SP_CALL(sp_mm_t_acc_kept_then_mm_keep, TS_, M_old, N, K, keep_old, scale, D, ldd, W,     \
-                ldw, M, rs, col, pix, idx, bias, C, ldc, keep_new, rev);                         \
+                ldw, M, rs, col, pix, idx, bias, C, ldc, keep_new, rev, relu);                   \
     }                                                                                           \
     int bp_sparse_matmul_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start,       \
                                const uint16_t *col, const uint8_t *pix, int64_t nnz,            \

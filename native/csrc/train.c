@@ -38,7 +38,7 @@
                                              const uint16_t *col, const uint8_t *pix,          \
                                              const int64_t *idx, T_ scale, const T_ *W,        \
                                              int64_t ldw, const T_ *bias, T_ *C, int64_t ldc,  \
-                                             uint8_t *keep);                                   \
+                                             uint8_t *keep, int relu);                         \
     void bp_sparse_matmul_t_acc_kept_nocheck_##TS_(int64_t M, int64_t N, int64_t k_lo,          \
                                                    int64_t k_hi, const uint8_t *keep, T_ scale,       \
                                                    const T_ *D, int64_t ldd, T_ *W, int64_t ldw); \
@@ -46,7 +46,7 @@
         int64_t M_old, int64_t N, int64_t K, const uint8_t *keep_old, T_ scale, const T_ *D,     \
         int64_t ldd, T_ *W, int64_t ldw, int64_t M, const int64_t *rs, const uint16_t *col,      \
         const uint8_t *pix, const int64_t *idx, const T_ *bias, T_ *C, int64_t ldc,              \
-        uint8_t *keep_new, int rev);
+        uint8_t *keep_new, int rev, int relu);
 BP_SPARSE_NOCHECK(f32, float)
 BP_SPARSE_NOCHECK(f64, double)
 
