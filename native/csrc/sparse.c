@@ -166,10 +166,11 @@ static int batch_valid(int64_t M, int64_t K, const int64_t *row_start, const uin
         int64_t M_old, int64_t N, int64_t K, const uint8_t *keep_old, T_ scale, T_ *D,           \
         int64_t ldd, T_ *W, int64_t ldw, int64_t M, const int64_t *rs, const uint16_t *col,      \
         const uint8_t *pix, const int64_t *idx, T_ *bias, T_ *C, int64_t ldc,                    \
-        uint8_t *keep_new, int rev, int relu, const T_ *A, int64_t lda)                          \
+        uint8_t *keep_new, int rev, int relu, const T_ *A, int64_t lda, int64_t tile_bytes)      \
     {                                                                                           \
         SP_CALL(sp_mm_t_acc_kept_then_mm_keep, TS_, M_old, N, K, keep_old, scale, D, ldd, W,     \
-                ldw, M, rs, col, pix, idx, bias, C, ldc, keep_new, rev, relu, A, lda);           \
+                ldw, M, rs, col, pix, idx, bias, C, ldc, keep_new, rev, relu, A, lda,            \
+                tile_bytes);                                                                    \
     }                                                                                           \
     int bp_sparse_matmul_##TS_(int64_t M, int64_t N, int64_t K, const int64_t *row_start,       \
                                const uint16_t *col, const uint8_t *pix, int64_t nnz,            \

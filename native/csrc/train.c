@@ -46,7 +46,7 @@
         int64_t M_old, int64_t N, int64_t K, const uint8_t *keep_old, T_ scale, T_ *D,           \
         int64_t ldd, T_ *W, int64_t ldw, int64_t M, const int64_t *rs, const uint16_t *col,      \
         const uint8_t *pix, const int64_t *idx, T_ *bias, T_ *C, int64_t ldc,                    \
-        uint8_t *keep_new, int rev, int relu, const T_ *A, int64_t lda);
+        uint8_t *keep_new, int rev, int relu, const T_ *A, int64_t lda, int64_t tile_bytes);
 BP_SPARSE_NOCHECK(f32, float)
 BP_SPARSE_NOCHECK(f64, double)
 
