@@ -42,18 +42,23 @@ if _starting:
 try:
     from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401
                           numerical_gradient, sgd_update, train)
+# Leaving here, Ctrl-C is ignored, not left held: Python's shutdown puts a handler of its own
+# back to the system default, and a Ctrl-C then would end the process by the signal.
 except KernelBuildError as e:
     # `python -m native.…` with a C build that cannot serve: the fix in one line, no traceback.
     if _starting:
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
         sys.stderr.write(f"error: {e}\n")
         raise SystemExit(1) from None
     raise
 except KeyboardInterrupt:
-    if _starting:               # (the hold stays: a second one may not cut this short)
+    if _starting:
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
         sys.stderr.write("\ninterrupted while starting; nothing was done\n")
         raise SystemExit(130) from None
     raise
-if _hold.held:                  # (the hold stays: a second one may not cut this short)
+if _hold.held:
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
     sys.stderr.write("\ninterrupted while starting; nothing was done\n")
     raise SystemExit(130)
 

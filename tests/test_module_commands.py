@@ -79,12 +79,13 @@ def test_a_command_ignores_ctrl_c_once_it_is_over(module):
 
 
 # Sends SIGINT to its own process at one moment of `python -m …`'s start-up, named by
-# CTRL_C_AT: "load" (runpy opens the command module's file: native/__init__ is done), "exec"
-# (the command module's code starts: its own imports) or "main-block" (its main block calls
-# pure.checks.exit_with). Audit hooks and a profile function see them, whatever the command
-# imports.
+# CTRL_C_AT: "numpy" (native/__init__ imports NumPy), "load" (runpy opens the command
+# module's file: native/__init__ is done), "exec" (the command module's code starts: its own
+# imports) or "main-block" (its main block calls pure.checks.exit_with). Audit hooks and a
+# profile function see them, whatever the command imports. At exit (atexit), it writes
+# SIGINT's disposition then into CTRL_C_EXIT_FILE.
 SITECUSTOMIZE = '''
-import os, signal, sys
+import atexit, os, signal, sys
 _at, _source = os.environ["CTRL_C_AT"], os.environ["CTRL_C_FILE"]
 _stem, _dir = os.path.basename(_source).split(".")[0], os.path.dirname(_source)
 _state = {"sent": False}
@@ -102,7 +103,9 @@ def _hook(event, args):
     if _state["sent"]:
         return
     hit = False
-    if event == "open" and _at == "load":
+    if event == "import" and _at == "numpy" and args[0] == "numpy":
+        hit = True
+    elif event == "open" and _at == "load":
         hit = _is_the_module(args[0])
     elif event == "exec" and getattr(args[0], "co_filename", None) == _source:
         hit = _at == "exec"
@@ -121,7 +124,14 @@ def _profile(frame, event, arg):
         _send()
 
 
+def _at_exit():
+    h = signal.getsignal(signal.SIGINT)
+    with open(os.environ["CTRL_C_EXIT_FILE"], "w") as f:
+        f.write("ignored" if h is signal.SIG_IGN else repr(h))
+
+
 sys.addaudithook(_hook)
+atexit.register(_at_exit)
 if _at == "main-block":
     sys.setprofile(_profile)
 '''
@@ -129,26 +139,32 @@ if _at == "main-block":
 NATIVE_COMMANDS = [c for c in COMMANDS if c.startswith("native.")]
 
 
-@pytest.mark.parametrize("moment", ["load", "exec", "main-block"])
+@pytest.mark.parametrize("moment", ["numpy", "load", "exec", "main-block"])
 @pytest.mark.parametrize("module", NATIVE_COMMANDS)
 def test_a_ctrl_c_while_a_command_starts_is_one_line_and_is_not_lost(module, moment, tmp_path):
     """`python -m native.X`: after native/__init__ (whose imports hold Ctrl-C) come the lookup
     of the command module, its own imports and its main block. A Ctrl-C there is one line and
     exit 130 — not a traceback (a KeyboardInterrupt raised outside every try; seen under
     emulated arm64 when the package put the default handler back before the command ran) and
-    not lost (the command here is --help: a lost Ctrl-C prints the help and exits 0)."""
+    not lost (the command here is --help: a lost Ctrl-C prints the help and exits 0). And at
+    exit Ctrl-C is ignored: a handler of Python's own, held or not, goes back to the system
+    default during shutdown, where a second Ctrl-C ended the process by the signal (exit
+    status -2 after the one line, seen under emulated arm64)."""
     (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
     parts = module.split(".")
     source = os.path.join(ROOT, *parts, "__main__.py")
     if not os.path.exists(source):
         source = os.path.join(ROOT, *parts) + ".py"
+    exit_file = tmp_path / "sigint-at-exit"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]),
-               PYTHONIOENCODING="utf-8", CTRL_C_AT=moment, CTRL_C_FILE=source)
+               PYTHONIOENCODING="utf-8", CTRL_C_AT=moment, CTRL_C_FILE=source,
+               CTRL_C_EXIT_FILE=str(exit_file))
     result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
                             text=True, encoding="utf-8", env=env, cwd=ROOT, timeout=120,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert (result.returncode, result.stdout, result.stderr.strip()) == \
         (130, "", "interrupted while starting; nothing was done"), result.stderr[-800:]
+    assert exit_file.read_text() == "ignored"
 
 
 def test_a_ctrl_c_a_command_does_not_handle_itself_is_one_line_and_exit_130():
