@@ -39,28 +39,31 @@ if _starting:
         _hold.previous = _signal.signal(_signal.SIGINT, _hold)
     except ValueError:          # not the main thread: signals are not ours to hold
         pass
+
+
+def _end_start_up(message, code):
+    """Leave `python -m native.…` before the command runs: one line, Ctrl-C ignored from here
+    (not left held: Python's shutdown puts a handler of its own back to the system default,
+    and a Ctrl-C then would end the process by the signal)."""
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    sys.stderr.write(message)
+    raise SystemExit(code)
+
+
 try:
     from .network import (backward, cross_entropy, forward, init_network,  # noqa: F401
                           numerical_gradient, sgd_update, train)
-# Leaving here, Ctrl-C is ignored, not left held: Python's shutdown puts a handler of its own
-# back to the system default, and a Ctrl-C then would end the process by the signal.
 except KernelBuildError as e:
     # `python -m native.…` with a C build that cannot serve: the fix in one line, no traceback.
     if _starting:
-        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-        sys.stderr.write(f"error: {e}\n")
-        raise SystemExit(1) from None
+        _end_start_up(f"error: {e}\n", 1)
     raise
 except KeyboardInterrupt:
     if _starting:
-        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-        sys.stderr.write("\ninterrupted while starting; nothing was done\n")
-        raise SystemExit(130) from None
+        _end_start_up("\ninterrupted while starting; nothing was done\n", 130)
     raise
 if _hold.held:
-    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-    sys.stderr.write("\ninterrupted while starting; nothing was done\n")
-    raise SystemExit(130)
+    _end_start_up("\ninterrupted while starting; nothing was done\n", 130)
 
 __all__ = ["init_network", "forward", "cross_entropy", "backward", "sgd_update",
            "numerical_gradient", "train"]
