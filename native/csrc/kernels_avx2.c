@@ -13,6 +13,7 @@
 
 #if BP_HAVE_X86_SIMD
 #include <immintrin.h>
+#include "exp_near.inc"
 #include "gemm_blocked.inc"
 #include "kernels_x86.inc"
 
@@ -20,6 +21,39 @@
 
 /* ---------------------------------------------------------------------------
    Element-wise and sparse kernels: the portable C, compiled for AVX2.        */
+
+/* exp_in_place's float exps, four at a time (exp_vec.inc) */
+BP_TARGET("avx2,fma") static inline unsigned bp_expv_flags256(__m256d x, __m256i d)
+{
+    const __m256d in = _mm256_and_pd(_mm256_cmp_pd(x, _mm256_set1_pd(-87.0), _CMP_GE_OQ),
+                                     _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LE_OQ));
+    const __m256i clear = _mm256_or_si256(_mm256_cmpgt_epi64(d, _mm256_set1_epi64x(4096)),
+                                          _mm256_cmpgt_epi64(_mm256_set1_epi64x(-4096), d));
+    return (unsigned)_mm256_movemask_pd(_mm256_and_pd(in, _mm256_castsi256_pd(clear))) ^ 15u;
+}
+#define EXPV_NAME bp_exp_f32_avx2
+#define EXPV_ATTR BP_TARGET("avx2,fma")
+#define EXPV_W 4
+#define EXPV_D __m256d
+#define EXPV_I __m256i
+#define EXPV_SET1(v) _mm256_set1_pd(v)
+#define EXPV_SET1I(v) _mm256_set1_epi64x(v)
+#define EXPV_ADD(a, b) _mm256_add_pd((a), (b))
+#define EXPV_SUB(a, b) _mm256_sub_pd((a), (b))
+#define EXPV_MUL(a, b) _mm256_mul_pd((a), (b))
+#define EXPV_MIN(a, b) _mm256_min_pd((a), (b))
+#define EXPV_MAX(a, b) _mm256_max_pd((a), (b))
+#define EXPV_ISUB(a, b) _mm256_sub_epi64((a), (b))
+#define EXPV_SHL52(a) _mm256_slli_epi64((a), 52)
+#define EXPV_AND(a, b) _mm256_and_si256((a), (b))
+#define EXPV_CASTI(a) _mm256_castpd_si256(a)
+#define EXPV_CASTD(a) _mm256_castsi256_pd(a)
+#define EXPV_LOADF(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define EXPV_STOREF(p, v) _mm_storeu_ps((p), _mm256_cvtpd_ps(v))
+#define EXPV_STORED(p, v) _mm256_storeu_pd((p), (v))
+#define EXPV_FLAGS(x, d) bp_expv_flags256((x), (d))
+#include "exp_vec.inc"
+#define BP_EXP_F32 bp_exp_f32_avx2
 
 #define TATTR BP_AVX2
 #define TP avx2
@@ -55,6 +89,7 @@
 #define SFMA(a, b, c) fma((a), (b), (c))
 #include "sparse_impl.inc"
 #undef TP
+#undef BP_EXP_F32
 #undef TATTR
 
 /* ---------------------------------------------------------------------------

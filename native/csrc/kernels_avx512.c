@@ -18,6 +18,7 @@
 
 #if BP_HAVE_X86_SIMD
 #include <immintrin.h>
+#include "exp_near.inc"
 #include "gemm_blocked.inc"
 #include "kernels_x86.inc"
 
@@ -27,6 +28,39 @@
 /* ---------------------------------------------------------------------------
    Element-wise kernels: the AVX2 path's (the same C for the same target, so the
    same code); sparse kernels: the portable C on 512-bit vectors.               */
+
+/* exp_in_place's float exps, eight at a time (exp_vec.inc) */
+BP_AVX512 static inline unsigned bp_expv_flags512(__m512d x, __m512i d)
+{
+    const __mmask8 in = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-87.0), _CMP_GE_OQ) &
+                        _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LE_OQ);
+    const __mmask8 clear = _mm512_cmpgt_epi64_mask(d, _mm512_set1_epi64(4096)) |
+                           _mm512_cmplt_epi64_mask(d, _mm512_set1_epi64(-4096));
+    return (unsigned)(uint8_t)~(in & clear);
+}
+#define EXPV_NAME bp_exp_f32_avx512
+#define EXPV_ATTR BP_AVX512
+#define EXPV_W 8
+#define EXPV_D __m512d
+#define EXPV_I __m512i
+#define EXPV_SET1(v) _mm512_set1_pd(v)
+#define EXPV_SET1I(v) _mm512_set1_epi64(v)
+#define EXPV_ADD(a, b) _mm512_add_pd((a), (b))
+#define EXPV_SUB(a, b) _mm512_sub_pd((a), (b))
+#define EXPV_MUL(a, b) _mm512_mul_pd((a), (b))
+#define EXPV_MIN(a, b) _mm512_min_pd((a), (b))
+#define EXPV_MAX(a, b) _mm512_max_pd((a), (b))
+#define EXPV_ISUB(a, b) _mm512_sub_epi64((a), (b))
+#define EXPV_SHL52(a) _mm512_slli_epi64((a), 52)
+#define EXPV_AND(a, b) _mm512_and_si512((a), (b))
+#define EXPV_CASTI(a) _mm512_castpd_si512(a)
+#define EXPV_CASTD(a) _mm512_castsi512_pd(a)
+#define EXPV_LOADF(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define EXPV_STOREF(p, v) _mm256_storeu_ps((p), _mm512_cvtpd_ps(v))
+#define EXPV_STORED(p, v) _mm512_storeu_pd((p), (v))
+#define EXPV_FLAGS(x, d) bp_expv_flags512((x), (d))
+#include "exp_vec.inc"
+#define BP_EXP_F32 bp_exp_f32_avx512
 
 #define TATTR BP_AVX2
 #define TP avx2
@@ -39,6 +73,7 @@
 #define T_TINY DBL_MIN
 #include "kernels_impl.inc"
 #undef TP
+#undef BP_EXP_F32
 #undef TATTR
 
 #define TATTR BP_AVX512
