@@ -1,7 +1,8 @@
 /* kernels_avx512.c — the AVX-512F path (x86-64: Skylake-SP, Ice Lake, Zen 4 and
    later): the GEMMs with 512-bit vectors and mask registers; the element-wise and
    sparse kernels as on the AVX2 path (the element-wise ones, memory-bound, keep
-   their AVX2 code; the sparse ones are compiled for AVX-512).  Every function carries
+   their AVX2 code, but for the softmax's exps, eight doubles a vector; the sparse ones
+   are compiled for AVX-512).  Every function carries
    BP_TARGET("avx512f,avx2,fma") (GCC and clang alike); kernels_select.c runs this
    path only on a CPU (and OS) with AVX-512F, and not under BACKPROP_NO_AVX512=1.
 
@@ -27,7 +28,8 @@
 
 /* ---------------------------------------------------------------------------
    Element-wise kernels: the AVX2 path's (the same C for the same target, so the
-   same code); sparse kernels: the portable C on 512-bit vectors.               */
+   same code), the softmax's exps eight at a time; sparse kernels: the portable C on
+   512-bit vectors.                                                             */
 
 /* exp_in_place's float exps, eight at a time (exp_vec.inc) */
 BP_AVX512 static inline unsigned bp_expv_flags512(__m512d x, __m512i d)
